@@ -1,0 +1,250 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/keys"
+)
+
+// Version is set at build time (-ldflags "-X …agent.Version=…").
+var Version = "dev"
+
+// Options configure New.
+type Options struct {
+	// ConfigPath is the YAML file to load (and reload).
+	ConfigPath string
+	Logger     *zap.Logger
+	// Auditor overrides the audit log opened from the config (tests).
+	Auditor audit.Auditor
+	// Opener opens key URIs (nil: a default keys.Opener).
+	Opener *keys.Opener
+	// Notify sends sd_notify states (nil: systemd's NOTIFY_SOCKET, if set).
+	Notify func(state string)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// Listeners are the sockets Run serves. Admin may be nil.
+type Listeners struct {
+	API   net.Listener
+	Admin net.Listener
+}
+
+// Agent is the signing daemon.
+type Agent struct {
+	log     *zap.Logger
+	path    string
+	auditor audit.Auditor
+	opener  *keys.Opener
+	notify  func(string)
+	now     func() time.Time
+
+	snap     atomic.Pointer[snapshot]
+	reloadMu sync.Mutex
+	status   atomic.Value // string: last STATUS= text
+}
+
+// New loads and validates the configuration, opens the keys and the audit
+// log. It does not listen.
+func New(ctx context.Context, opts Options) (*Agent, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		log:     opts.Logger,
+		path:    opts.ConfigPath,
+		auditor: opts.Auditor,
+		opener:  opts.Opener,
+		notify:  opts.Notify,
+		now:     opts.Now,
+	}
+	if a.opener == nil {
+		a.opener = &keys.Opener{}
+	}
+	if a.notify == nil {
+		a.notify = sdNotify
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	ks, err := openKeys(ctx, a.opener, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if a.auditor == nil {
+		j, err := audit.OpenJSONLines(cfg.Audit.Dir)
+		if err != nil {
+			for _, e := range ks {
+				_ = e.key.Close()
+			}
+			return nil, err
+		}
+		a.auditor = j
+	}
+	a.snap.Store(newSnapshot(cfg, ks))
+	a.setStatus(fmt.Sprintf("serving; config %s; %d keys", cfg.Path(), len(ks)))
+	return a, nil
+}
+
+// Config returns the configuration in force.
+func (a *Agent) Config() *config.Config { return a.snap.Load().cfg }
+
+// acquire returns the current snapshot, held until release.
+func (a *Agent) acquire() *snapshot {
+	for {
+		s := a.snap.Load()
+		if s.acquire() {
+			return s
+		}
+	}
+}
+
+// Reload loads the config file again, validates it, opens its keys and swaps
+// it in. On any error the running configuration stays and the error is
+// returned (and reported in STATUS=).
+func (a *Agent) Reload(ctx context.Context) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	a.notify(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+	err := a.reload(ctx)
+	if err != nil {
+		a.log.Error("reload failed; keeping the running configuration", zap.Error(err))
+		a.setStatus("reload failed, running previous config: " + oneLine(err.Error()))
+	} else {
+		cfg := a.Config()
+		a.log.Info("configuration reloaded", zap.String("config", cfg.Path()), zap.Int("keys", len(a.snap.Load().keys)))
+		a.setStatus(fmt.Sprintf("serving; config %s reloaded at %s", cfg.Path(), a.now().UTC().Format(time.RFC3339)))
+	}
+	a.notify("READY=1\nSTATUS=" + a.statusText())
+	return err
+}
+
+func (a *Agent) reload(ctx context.Context) error {
+	cfg, err := config.Load(a.path)
+	if err != nil {
+		return err
+	}
+	old := a.snap.Load()
+	ks, err := openKeys(ctx, a.opener, cfg, old.keys)
+	if err != nil {
+		return err
+	}
+	next := newSnapshot(cfg, ks)
+	a.snap.Store(next)
+	old.retire()
+	go func() {
+		<-old.done
+		old.closeKeys(next)
+	}()
+	return nil
+}
+
+func (a *Agent) setStatus(s string) { a.status.Store(s) }
+
+func (a *Agent) statusText() string {
+	s, _ := a.status.Load().(string)
+	return s
+}
+
+// Run serves the listeners until ctx ends, then drains in-flight requests
+// (bounded by transport.drainTimeout), closes keys and the audit log, and
+// returns nil. It returns an error only if serving fails.
+func (a *Agent) Run(ctx context.Context, ls Listeners) error {
+	if ls.API == nil {
+		return errors.New("agent: no api listener")
+	}
+	cfg := a.Config()
+	servers := []*http.Server{a.newServer(cfg, a.apiHandler(), "api")}
+	lis := []net.Listener{ls.API}
+	if ls.Admin != nil {
+		servers = append(servers, a.newServer(cfg, a.adminHandler(), "admin"))
+		lis = append(lis, ls.Admin)
+	}
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func(s *http.Server, l net.Listener) {
+			if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(s, lis[i])
+	}
+
+	wctx, cancelWatch := context.WithCancel(ctx)
+	defer cancelWatch()
+	go a.watchFiles(wctx)
+	go a.watchdog(wctx)
+
+	a.notify("READY=1\nSTATUS=" + a.statusText())
+	a.log.Info("signer-agent ready", zap.String("api", ls.API.Addr().String()), zap.String("version", Version))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	a.notify("STOPPING=1")
+	drain := a.Config().Transport.DrainTimeout
+	a.log.Info("draining", zap.Duration("timeout", drain))
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func(s *http.Server) {
+			defer wg.Done()
+			if err := s.Shutdown(dctx); err != nil {
+				a.log.Warn("drain timed out; closing connections", zap.Error(err))
+				_ = s.Close()
+			}
+		}(s)
+	}
+	wg.Wait()
+	a.close()
+	a.log.Info("stopped")
+	return serveErr
+}
+
+func (a *Agent) close() {
+	s := a.snap.Load()
+	s.retire()
+	<-s.done
+	s.closeKeys(nil)
+	if err := a.auditor.Close(); err != nil {
+		a.log.Error("closing audit log", zap.Error(err))
+	}
+}
+
+// watchFiles reloads when a file the config names changes.
+func (a *Agent) watchFiles(ctx context.Context) {
+	w, err := config.NewWatcher()
+	if err != nil {
+		a.log.Warn("file watching disabled", zap.Error(err))
+		return
+	}
+	defer w.Close()
+	if err := w.SetFiles(a.Config().WatchedFiles()); err != nil {
+		a.log.Warn("watching config files", zap.Error(err))
+	}
+	w.Run(ctx, func() {
+		a.log.Info("watched file changed; reloading")
+		_ = a.Reload(ctx)
+		if err := w.SetFiles(a.Config().WatchedFiles()); err != nil {
+			a.log.Warn("watching config files", zap.Error(err))
+		}
+	}, func(err error) { a.log.Warn("file watcher", zap.Error(err)) })
+}

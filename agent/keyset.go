@@ -1,0 +1,139 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// keyEntry is an opened key with its configured metadata.
+type keyEntry struct {
+	cfg       config.Key
+	key       keys.Key
+	source    string
+	algorithm string
+	hint      string
+	pubPEM    string
+	// reused marks a key carried over from the previous snapshot (its
+	// backend stays open when that snapshot retires).
+	reused bool
+}
+
+// usable reports why a key cannot sign now ("" when it can).
+func (k *keyEntry) usable(now time.Time) string {
+	switch {
+	case k.cfg.Status == proto.KeyStatusRevoked:
+		return "key is revoked"
+	case k.cfg.Status == proto.KeyStatusVerifyOnly:
+		return "key is verify-only"
+	case k.cfg.NotBefore != nil && now.Before(*k.cfg.NotBefore):
+		return "key is not valid yet"
+	case k.cfg.NotAfter != nil && now.After(*k.cfg.NotAfter):
+		return "key has expired"
+	}
+	return ""
+}
+
+func (k *keyEntry) serves(tenant string) bool {
+	for _, t := range k.cfg.Tenants {
+		if t == tenant {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *keyEntry) info(defaultFor map[string]bool) proto.KeyInfo {
+	ki := proto.KeyInfo{
+		ID:            k.cfg.ID,
+		Algorithm:     k.algorithm,
+		PublicKey:     k.pubPEM,
+		PublicKeyHint: k.hint,
+		Source:        k.source,
+		Status:        k.cfg.Status,
+		NotBefore:     k.cfg.NotBefore,
+		NotAfter:      k.cfg.NotAfter,
+		Tenants:       append([]string{}, k.cfg.Tenants...),
+		Default:       defaultFor[k.cfg.ID],
+	}
+	return ki
+}
+
+// openKeys opens every configured key. Keys whose URI is unchanged from prev
+// are reused, except file: keys, which are re-read so that a replaced key
+// file takes effect on reload. On error every key opened here is closed.
+func openKeys(ctx context.Context, op *keys.Opener, cfg *config.Config, prev map[string]*keyEntry) (map[string]*keyEntry, error) {
+	byURI := map[string]*keyEntry{}
+	for _, e := range prev {
+		byURI[e.cfg.URI] = e
+	}
+	out := map[string]*keyEntry{}
+	closeNew := func() {
+		for _, e := range out {
+			if !e.reused {
+				_ = e.key.Close()
+			}
+		}
+	}
+	for _, kc := range cfg.Keys {
+		src := keys.Scheme(kc.URI)
+		var k keys.Key
+		reused := false
+		if old, ok := byURI[kc.URI]; ok && src != "file" {
+			k, reused = old.key, true
+		} else {
+			var err error
+			if k, err = op.Open(ctx, kc.URI); err != nil {
+				closeNew()
+				return nil, fmt.Errorf("key %q: %w", kc.ID, err)
+			}
+		}
+		e, err := describeKey(kc, k, src)
+		if err != nil {
+			if !reused {
+				_ = k.Close()
+			}
+			closeNew()
+			return nil, fmt.Errorf("key %q: %w", kc.ID, err)
+		}
+		e.reused = reused
+		out[kc.ID] = e
+	}
+	return out, nil
+}
+
+func describeKey(kc config.Key, k keys.Key, src string) (*keyEntry, error) {
+	pub := k.Public()
+	alg, _, err := keys.Algorithm(pub)
+	if err != nil {
+		return nil, err
+	}
+	hint, err := keys.PublicKeyHint(pub)
+	if err != nil {
+		return nil, err
+	}
+	pemBytes, err := keys.MarshalPublicKeyPEM(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &keyEntry{cfg: kc, key: k, source: src, algorithm: alg, hint: hint, pubPEM: string(pemBytes)}, nil
+}
+
+// errNoDefaultKey is returned when a tenant asks for its default key and
+// has none.
+var errNoDefaultKey = errors.New("tenant has no default key")
+
+// publicKeys returns every key's public half (for verification helpers).
+func publicKeys(ks map[string]*keyEntry) []crypto.PublicKey {
+	out := make([]crypto.PublicKey, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, k.key.Public())
+	}
+	return out
+}

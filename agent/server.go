@@ -1,0 +1,293 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/peercred"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+var selfUID = os.Getuid()
+
+// route is one endpoint: its allowed method, whether its decisions are
+// audited when allowed, and its handler (run after the common gates).
+type route struct {
+	method  string
+	audited bool
+	gates   []gate
+	handle  func(w http.ResponseWriter, rc *requestContext)
+}
+
+func (a *Agent) newServer(cfg *config.Config, h http.Handler, name string) *http.Server {
+	t := cfg.Transport
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeaderTimeout,
+		ReadTimeout:       t.ReadTimeout,
+		WriteTimeout:      t.WriteTimeout,
+		IdleTimeout:       t.IdleTimeout,
+		MaxHeaderBytes:    t.MaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(a.log.Named("http." + name)),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			cr, err := peercred.FromConn(c)
+			if err != nil {
+				return ctx // the peer gate denies requests without credentials
+			}
+			return peercred.WithCred(ctx, cr)
+		},
+	}
+}
+
+// apiHandler serves the api socket.
+func (a *Agent) apiHandler() http.Handler {
+	sign := route{method: http.MethodPost, audited: true, handle: a.handleSign}
+	sign.gates = a.signGates()
+	routes := map[string]route{
+		proto.PathSignDSSE: sign,
+		proto.PathKeys:     {method: http.MethodGet, handle: a.handleKeys},
+		proto.PathHealthz:  {method: http.MethodGet, handle: a.handleHealthz},
+		proto.PathReadyz:   {method: http.MethodGet, handle: a.handleReadyz},
+	}
+	return a.dispatch(socketAPI, routes)
+}
+
+// adminHandler serves the admin socket.
+func (a *Agent) adminHandler() http.Handler {
+	routes := map[string]route{
+		proto.PathAdminReload: {method: http.MethodPost, audited: true, handle: a.handleReload},
+		proto.PathHealthz:     {method: http.MethodGet, handle: a.handleHealthz},
+		proto.PathReadyz:      {method: http.MethodGet, handle: a.handleReadyz},
+	}
+	return a.dispatch(socketAdmin, routes)
+}
+
+// signGates is the sign pipeline after transport and peer (SPEC §15):
+// OpTok → DPoP → body → entitlement → release → quotas → policy. The
+// authentication, entitlement, release and quota gates arrive with their
+// issues; until then the tenant is the configured default.
+func (a *Agent) signGates() []gate {
+	return []gate{
+		{"tenant", a.tenantGate},
+		{gateBody, bodyGate},
+		{gatePolicy, a.policyGate},
+	}
+}
+
+// tenantGate assigns the configured default tenant (until OpTok's tid).
+func (a *Agent) tenantGate(_ context.Context, rc *requestContext) *Denial {
+	rc.tenant = rc.snap.cfg.Tenancy.DefaultTenant
+	rc.rec.Tenant = rc.tenant
+	return nil
+}
+
+// dispatch runs the common gates (transport, peer) for every request,
+// routes it, checks the method, then runs the route's gates and handler.
+func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler {
+	common := []gate{
+		{gateTransport, transportGate},
+		{gatePeer, a.peerGate},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		snap := a.acquire()
+		defer snap.release()
+		rc := &requestContext{
+			id:     requestID(r),
+			route:  r.URL.Path,
+			socket: sock,
+			start:  a.now(),
+			r:      r,
+			peer:   peercred.FromContext(r.Context()),
+			snap:   snap,
+		}
+		rc.traceID = traceID(r.Header.Get(proto.HeaderTraceparent))
+		rc.rec = audit.Record{RequestID: rc.id, TraceID: rc.traceID, Route: rc.route, Peer: rc.peer}
+		w.Header().Set(proto.HeaderRequestID, rc.id)
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+
+		ctx := r.Context()
+		if g, d := runGates(ctx, rc, common); d != nil {
+			a.refuse(ctx, w, rc, g, d)
+			return
+		}
+		rt, ok := routes[r.URL.Path]
+		if !ok {
+			a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "no such endpoint", "unknown path"))
+			return
+		}
+		if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set(proto.HeaderAllow, rt.method)
+			a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeMethodNotAllowed, "use "+rt.method, "method "+r.Method))
+			return
+		}
+		if g, d := runGates(ctx, rc, rt.gates); d != nil {
+			a.refuse(ctx, w, rc, g, d)
+			return
+		}
+		rt.handle(w, rc)
+	})
+}
+
+// refuse audits a denial and writes its problem document. If the denial
+// cannot be audited, the caller still gets the denial (nothing was signed)
+// and the failure is logged.
+func (a *Agent) refuse(ctx context.Context, w http.ResponseWriter, rc *requestContext, gateName string, d *Denial) {
+	rc.rec.Decision = audit.Deny
+	rc.rec.Code = string(d.Code)
+	rc.rec.Gate = gateName
+	rc.rec.Reason = d.Reason
+	rc.rec.Time = a.now().UTC()
+	rc.rec.LatencyMS = msSince(a.now, rc.start)
+	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
+		a.log.Error("audit append failed for denial", zap.String("requestId", rc.id), zap.Error(err))
+	}
+	a.log.Info("request denied",
+		zap.String("requestId", rc.id), zap.String("route", rc.route), zap.String("gate", gateName),
+		zap.String("code", string(d.Code)), zap.String("reason", d.Reason))
+	for k, vs := range d.Header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if d.RetryAfter > 0 {
+		w.Header().Set(proto.HeaderRetryAfter, retryAfterSeconds(d.RetryAfter))
+	}
+	writeProblem(w, proto.NewProblem(d.Code, d.Detail, rc.id))
+}
+
+func writeProblem(w http.ResponseWriter, p *proto.Problem) {
+	w.Header().Set("Content-Type", proto.MediaTypeProblem)
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "", w.Header().Get(proto.HeaderRequestID)))
+		return
+	}
+	w.Header().Set("Content-Type", proto.MediaTypeJSON)
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func retryAfterSeconds(d time.Duration) string {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	return itoa(s)
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+func msSince(now func() time.Time, t time.Time) float64 {
+	return float64(now().Sub(t).Microseconds()) / 1000
+}
+
+// requestID takes a caller's X-Request-Id when it is short and plain, else
+// makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get(proto.HeaderRequestID); id != "" && len(id) <= 128 && plainID(id) {
+		return id
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func plainID(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// traceID extracts the trace id of a W3C traceparent header.
+func traceID(tp string) string {
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 || len(parts[1]) != 32 {
+		return ""
+	}
+	if _, err := hex.DecodeString(parts[1]); err != nil {
+		return ""
+	}
+	return parts[1]
+}
+
+func (a *Agent) handleKeys(w http.ResponseWriter, rc *requestContext) {
+	out := proto.KeysResponse{Keys: []proto.KeyInfo{}}
+	for _, k := range rc.snap.keys {
+		out.Keys = append(out.Keys, k.info(rc.snap.defaultFor))
+	}
+	sort.Slice(out.Keys, func(i, j int) bool { return out.Keys[i].ID < out.Keys[j].ID })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Agent) handleHealthz(w http.ResponseWriter, rc *requestContext) {
+	writeJSON(w, http.StatusOK, proto.Health{Status: "ok", Version: Version})
+}
+
+// handleReadyz reports ready when the configuration is loaded and every
+// active key answers with a public key.
+func (a *Agent) handleReadyz(w http.ResponseWriter, rc *requestContext) {
+	h := proto.Health{Status: "ok", Version: Version, Checks: map[string]string{"config": "ok"}}
+	status := http.StatusOK
+	active := 0
+	for id, k := range rc.snap.keys {
+		if k.cfg.Status != "active" {
+			continue
+		}
+		active++
+		if k.key.Public() == nil {
+			h.Checks["key:"+id] = "unavailable"
+			h.Status, status = "unavailable", http.StatusServiceUnavailable
+		}
+	}
+	if active == 0 {
+		h.Checks["keys"] = "no active key"
+		h.Status, status = "unavailable", http.StatusServiceUnavailable
+	} else {
+		h.Checks["keys"] = "ok"
+	}
+	writeJSON(w, status, h)
+}
+
+// handleReload is POST /admin/v1/reload.
+func (a *Agent) handleReload(w http.ResponseWriter, rc *requestContext) {
+	err := a.Reload(rc.r.Context())
+	rc.rec.Admin = "reload"
+	if err != nil {
+		a.refuse(rc.r.Context(), w, rc, "admin", deny(proto.CodeInvalidRequest, "new configuration refused; the previous one stays in force", err.Error()))
+		return
+	}
+	rc.rec.Decision = audit.Allow
+	rc.rec.Gate = "admin"
+	rc.rec.Time = a.now().UTC()
+	rc.rec.LatencyMS = msSince(a.now, rc.start)
+	if err := a.auditor.Append(rc.r.Context(), &rc.rec); err != nil {
+		a.log.Error("audit append failed for reload", zap.Error(err))
+		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "reload applied but could not be audited", rc.id))
+		return
+	}
+	writeJSON(w, http.StatusOK, proto.Health{Status: "ok", Version: Version, Checks: map[string]string{"config": a.Config().Path()}})
+}

@@ -1,0 +1,56 @@
+package agent
+
+import (
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stellaops/signer-agent/internal/attest"
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// handleSign runs after every gate passed: it signs, audits, then answers.
+// The response is written only once the allow record is appended; if the
+// audit log refuses it, the signature is discarded and the caller gets
+// audit_unavailable.
+func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
+	ctx := rc.r.Context()
+	signers := make([]attest.Signer, len(rc.keys))
+	for i, k := range rc.keys {
+		signers[i] = attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key}
+	}
+	res, err := attest.Sign(ctx, rc.statement, signers)
+	if err != nil {
+		a.log.Error("signing failed", zap.String("requestId", rc.id), zap.Error(err))
+		d := deny(proto.CodeSigningBackendUnavailable, "the signing backend failed; retry later", err.Error())
+		d.RetryAfter = 5 * time.Second
+		a.refuse(ctx, w, rc, gateSign, d)
+		return
+	}
+	rc.rec.Decision = audit.Allow
+	rc.rec.Gate = gateSign
+	rc.rec.BundleHash = res.BundleHash
+	rc.rec.Time = a.now().UTC()
+	rc.rec.LatencyMS = msSince(a.now, rc.start)
+	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
+		a.log.Error("audit append failed; signature discarded", zap.String("requestId", rc.id), zap.Error(err))
+		d := deny(proto.CodeAuditUnavailable, "the audit log is unavailable; nothing was signed", err.Error())
+		d.RetryAfter = 5 * time.Second
+		a.refuse(ctx, w, rc, gateAudit, d)
+		return
+	}
+	a.log.Info("signed",
+		zap.String("requestId", rc.id), zap.String("tenant", rc.tenant), zap.Strings("keys", rc.rec.KeyIDs),
+		zap.String("payloadDigest", res.PayloadDigest), zap.Float64("latencyMs", rc.rec.LatencyMS))
+	writeJSON(w, http.StatusOK, proto.SignResponse{
+		RequestID:       rc.id,
+		AuditID:         rc.rec.AuditID,
+		Envelope:        res.Envelope,
+		Bundles:         res.Bundles,
+		SigningIdentity: res.SigningIdentity,
+		PayloadDigest:   res.PayloadDigest,
+		BundleHash:      res.BundleHash,
+	})
+}

@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"sync"
+
+	"github.com/stellaops/signer-agent/internal/config"
+)
+
+// snapshot is one configuration with its opened keys. Requests acquire the
+// current snapshot for their whole life; a reload publishes a new one and
+// retires the old, whose keys are closed once its last request releases it.
+type snapshot struct {
+	cfg        *config.Config
+	keys       map[string]*keyEntry
+	predicates map[string]map[string]bool // tenant -> allowed predicate types
+	defaultFor map[string]bool            // key ids that are some tenant's default
+
+	mu      sync.Mutex
+	refs    int
+	retired bool
+	done    chan struct{}
+}
+
+func newSnapshot(cfg *config.Config, ks map[string]*keyEntry) *snapshot {
+	s := &snapshot{
+		cfg:        cfg,
+		keys:       ks,
+		predicates: map[string]map[string]bool{},
+		defaultFor: map[string]bool{},
+		done:       make(chan struct{}),
+	}
+	for _, t := range cfg.Tenants {
+		set := map[string]bool{}
+		for _, p := range t.PredicateTypes {
+			set[p] = true
+		}
+		s.predicates[t.ID] = set
+		if t.DefaultKey != "" {
+			s.defaultFor[t.DefaultKey] = true
+		}
+	}
+	return s
+}
+
+func (s *snapshot) acquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retired {
+		return false
+	}
+	s.refs++
+	return true
+}
+
+func (s *snapshot) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refs--
+	if s.retired && s.refs == 0 {
+		close(s.done)
+	}
+}
+
+// retire marks the snapshot old; done closes when no request holds it.
+func (s *snapshot) retire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retired {
+		return
+	}
+	s.retired = true
+	if s.refs == 0 {
+		close(s.done)
+	}
+}
+
+// closeKeys closes the snapshot's keys that next does not reuse.
+func (s *snapshot) closeKeys(next *snapshot) {
+	keep := map[any]bool{}
+	if next != nil {
+		for _, e := range next.keys {
+			keep[e.key] = true
+		}
+	}
+	for _, e := range s.keys {
+		if !keep[e.key] {
+			_ = e.key.Close()
+		}
+	}
+}

@@ -1,0 +1,303 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// Limits and timeouts.
+const (
+	// MaxResponseBytes caps the body read from any successful response.
+	// A sign response may additionally be as large as the envelope and
+	// bundles derived from the request (see SignDSSE).
+	MaxResponseBytes = 64 << 20
+	// DefaultTimeout bounds one call when Client.Timeout is zero and the
+	// caller's context has no earlier deadline.
+	DefaultTimeout = 2 * time.Minute
+	// dialTimeout bounds connecting to the socket. A local socket accepts
+	// at once or not at all; a full backlog should fail fast.
+	dialTimeout = 5 * time.Second
+	// idleConnTimeout is shorter than any sensible agent idle timeout so
+	// the client rarely reuses a connection the agent is closing.
+	idleConnTimeout = 30 * time.Second
+	userAgent       = "signer-agent-go-client"
+)
+
+// Client talks to a signer-agent over its api socket. The zero value is
+// ready to use: it finds the socket from SIGNER_AGENT_SOCKET, else
+// proto.DefaultSocket.
+//
+// A Client is safe for concurrent use. Its fields are read once, on first
+// use, and must not be changed afterwards; do not copy a Client after first
+// use.
+type Client struct {
+	// Socket is the api socket: a unix URI ("unix:///run/signer-agent/api.sock")
+	// or a path. Empty means SIGNER_AGENT_SOCKET, else proto.DefaultSocket.
+	Socket string
+
+	// Dial, if set, opens connections instead of dialling Socket (tests,
+	// custom transports). It is called for each new connection.
+	Dial func(ctx context.Context) (net.Conn, error)
+
+	// Authorize, if set, is called with each fully built request just
+	// before it is sent, to add credentials (for example DPoP headers).
+	// req.Method and req.URL ("http://signer-agent" + path) are final;
+	// the body can be re-read through req.GetBody. An error aborts the
+	// call. Origin and Referer headers are removed after it runs.
+	Authorize func(req *http.Request) error
+
+	// Timeout bounds each call when the context has no earlier deadline.
+	// Zero means DefaultTimeout; negative means no bound beyond the
+	// context.
+	Timeout time.Duration
+
+	once    sync.Once
+	initErr error
+	where   string // for transport error messages
+	tr      *http.Transport
+	hc      *http.Client
+}
+
+func (c *Client) init() error {
+	c.once.Do(func() {
+		dial := c.Dial
+		if dial == nil {
+			path, err := resolveSocket(c.Socket)
+			if err != nil {
+				c.initErr = err
+				return
+			}
+			c.where = "unix socket " + path
+			d := &net.Dialer{Timeout: dialTimeout}
+			dial = func(ctx context.Context) (net.Conn, error) {
+				return d.DialContext(ctx, "unix", path)
+			}
+		} else {
+			c.where = "custom dialer"
+		}
+		c.tr = &http.Transport{
+			// Proxy is nil: proxy environment variables must never
+			// divert requests meant for the local socket.
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dial(ctx)
+			},
+			DisableCompression:  true,
+			MaxIdleConns:        16,
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     idleConnTimeout,
+		}
+		c.hc = &http.Client{
+			Transport: c.tr,
+			// The agent never redirects; following one would also
+			// add a Referer header, which the agent refuses.
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		}
+	})
+	return c.initErr
+}
+
+// CloseIdleConnections closes connections kept open for reuse.
+func (c *Client) CloseIdleConnections() {
+	if c.init() == nil {
+		c.tr.CloseIdleConnections()
+	}
+}
+
+// SignDSSE asks the agent to sign a statement (POST
+// /api/v1/signer/sign/dsse). The request is sent as given; the agent
+// validates it. Agent refusals are *Error values (see the Err* sentinels).
+func (c *Client) SignDSSE(ctx context.Context, req *proto.SignRequest) (*proto.SignResponse, error) {
+	if req == nil {
+		return nil, errors.New("signer-agent: SignDSSE: nil request")
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("signer-agent: SignDSSE: encode request: %w", err)
+	}
+	// The response carries the statement (base64) in the envelope and again
+	// in each signature's bundle; allow for that on top of the fixed cap.
+	sigs := max(len(req.KeyIDs()), 1)
+	limit := MaxResponseBytes + int64(len(body))*2*int64(sigs+1)
+	var out proto.SignResponse
+	if err := c.call(ctx, http.MethodPost, proto.PathSignDSSE, body, limit, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Keys lists the agent's public keys (GET /api/v1/signer/keys).
+func (c *Client) Keys(ctx context.Context) (*proto.KeysResponse, error) {
+	var out proto.KeysResponse
+	if err := c.call(ctx, http.MethodGet, proto.PathKeys, nil, MaxResponseBytes, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Health checks liveness (GET /healthz). See Ready for the results.
+func (c *Client) Health(ctx context.Context) (*proto.Health, error) {
+	return c.health(ctx, proto.PathHealthz)
+}
+
+// Ready checks readiness (GET /readyz): keys unlocked, trust roots loaded.
+//
+// When the agent answers non-2xx with a Health body (503 while not ready),
+// Ready returns that Health together with an *Error whose Code is empty and
+// whose Detail names the failing checks, so callers can both test err and
+// inspect the checks.
+func (c *Client) Ready(ctx context.Context) (*proto.Health, error) {
+	return c.health(ctx, proto.PathReadyz)
+}
+
+func (c *Client) health(ctx context.Context, path string) (*proto.Health, error) {
+	var h *proto.Health
+	err := c.exchange(ctx, http.MethodGet, path, nil, func(resp *http.Response) error {
+		if ok(resp) {
+			var nh proto.Health
+			if err := decodeJSON(resp, MaxResponseBytes, &nh); err != nil {
+				return err
+			}
+			h = &nh
+			return nil
+		}
+		b, truncated, rerr := readErrorBody(resp)
+		if rerr == nil && !truncated && mediaType(resp.Header) == proto.MediaTypeJSON {
+			var nh proto.Health
+			if json.Unmarshal(b, &nh) == nil && nh.Status != "" {
+				h = &nh
+				return healthError(resp, path, h)
+			}
+		}
+		return errorFrom(resp, b, truncated, rerr)
+	})
+	return h, err
+}
+
+// call sends one request and decodes a 2xx JSON answer into out.
+func (c *Client) call(ctx context.Context, method, path string, body []byte, limit int64, out any) error {
+	return c.exchange(ctx, method, path, body, func(resp *http.Response) error {
+		if !ok(resp) {
+			return readError(resp)
+		}
+		return decodeJSON(resp, limit, out)
+	})
+}
+
+// exchange builds, authorizes and sends a request, hands the response to
+// handle and then drains and closes the body. Transport failures are
+// wrapped with the method, path and socket.
+func (c *Client) exchange(ctx context.Context, method, path string, body []byte, handle func(*http.Response) error) error {
+	if err := c.init(); err != nil {
+		return err
+	}
+	switch {
+	case c.Timeout == 0:
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	case c.Timeout > 0:
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+proto.Host+path, rd)
+	if err != nil {
+		return fmt.Errorf("signer-agent: %s %s: %w", method, path, err)
+	}
+	req.Host = proto.Host
+	req.Header.Set("Accept", proto.MediaTypeJSON+", "+proto.MediaTypeProblem)
+	req.Header.Set("User-Agent", userAgent)
+	if body != nil {
+		req.Header.Set("Content-Type", proto.MediaTypeJSON)
+	}
+	if id := requestID(ctx); id != "" {
+		req.Header.Set(proto.HeaderRequestID, id)
+	}
+	if c.Authorize != nil {
+		if err := c.Authorize(req); err != nil {
+			return fmt.Errorf("signer-agent: %s %s: authorize: %w", method, path, err)
+		}
+		req.Host = proto.Host
+	}
+	req.Header.Del("Origin")
+	req.Header.Del("Referer")
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // drop the repeated "Post http://signer-agent/…"
+		}
+		return fmt.Errorf("signer-agent: %s %s via %s: %w", method, path, c.where, err)
+	}
+	defer func() {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+	}()
+	return handle(resp)
+}
+
+func ok(resp *http.Response) bool { return resp.StatusCode >= 200 && resp.StatusCode < 300 }
+
+// readError reads a bounded error body and builds its *Error.
+func readError(resp *http.Response) error {
+	b, truncated, err := readErrorBody(resp)
+	return errorFrom(resp, b, truncated, err)
+}
+
+// readErrorBody reads at most maxErrorBody bytes of an error body.
+func readErrorBody(resp *http.Response) (b []byte, truncated bool, err error) {
+	b, err = io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+	if len(b) > maxErrorBody {
+		b, truncated = b[:maxErrorBody], true
+	}
+	return b, truncated, err
+}
+
+func errorFrom(resp *http.Response, b []byte, truncated bool, readErr error) *Error {
+	if readErr != nil {
+		e := newError(resp, nil, false)
+		e.Detail = fmt.Sprintf("reading error body: %v", readErr)
+		return e
+	}
+	return newError(resp, b, truncated)
+}
+
+// decodeJSON reads at most limit bytes of a JSON body into out. Unknown
+// fields are tolerated so older clients work with newer agents.
+func decodeJSON(resp *http.Response, limit int64, out any) error {
+	req := resp.Request
+	if ct := mediaType(resp.Header); ct != proto.MediaTypeJSON {
+		return fmt.Errorf("signer-agent: %s %s: HTTP %d with content type %q, want %s",
+			req.Method, req.URL.Path, resp.StatusCode, ct, proto.MediaTypeJSON)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return fmt.Errorf("signer-agent: %s %s: read response: %w", req.Method, req.URL.Path, err)
+	}
+	if int64(len(b)) > limit {
+		return fmt.Errorf("signer-agent: %s %s: response larger than %d bytes", req.Method, req.URL.Path, limit)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("signer-agent: %s %s: decode response: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package attest
+
+import (
+	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// Signer is one key taking part in a signature: the agent's key id, the
+// backend it lives in, and the signer itself.
+type Signer struct {
+	ID     string
+	Source string
+	Key    crypto.Signer
+}
+
+// Result is the signed output of one request.
+type Result struct {
+	Envelope        proto.Envelope
+	Bundles         []json.RawMessage // canonical JSON, one per signature
+	SigningIdentity []proto.SigningIdentity
+	PayloadDigest   string
+	BundleHash      string
+}
+
+// SigningError wraps a failure of one key's backend, naming the key so the
+// agent can fall back or report signing_backend_unavailable.
+type SigningError struct {
+	KeyID string
+	Err   error
+}
+
+func (e *SigningError) Error() string { return fmt.Sprintf("sign with key %q: %v", e.KeyID, e.Err) }
+func (e *SigningError) Unwrap() error { return e.Err }
+
+type dsseSigner struct {
+	s Signer
+}
+
+func (d dsseSigner) Sign(ctx context.Context, data []byte) ([]byte, error) {
+	sig, err := keys.SignMessage(ctx, d.s.Key, data)
+	if err != nil {
+		return nil, &SigningError{KeyID: d.s.ID, Err: err}
+	}
+	return sig, nil
+}
+
+func (d dsseSigner) KeyID() (string, error) { return d.s.ID, nil }
+
+// Sign signs canonical statement bytes with every signer: one DSSE envelope
+// carrying all signatures (all or nothing) and one sigstore bundle per
+// signature.
+func Sign(ctx context.Context, payload []byte, signers []Signer) (*Result, error) {
+	if len(signers) == 0 {
+		return nil, errors.New("sign: no keys")
+	}
+	ds := make([]dsse.Signer, len(signers))
+	for i, s := range signers {
+		ds[i] = dsseSigner{s}
+	}
+	es, err := dsse.NewEnvelopeSigner(ds...)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	env, err := es.SignPayload(ctx, proto.PayloadTypeInToto, payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(env.Signatures) != len(signers) {
+		return nil, fmt.Errorf("sign: got %d signatures for %d keys", len(env.Signatures), len(signers))
+	}
+	res := &Result{
+		Envelope:      proto.Envelope{PayloadType: env.PayloadType, Payload: payload},
+		PayloadDigest: Digest(payload),
+	}
+	for i, s := range signers {
+		sig, err := decodeB64(env.Signatures[i].Sig)
+		if err != nil {
+			return nil, fmt.Errorf("sign: decode signature: %w", err)
+		}
+		alg, _, err := keys.Algorithm(s.Key.Public())
+		if err != nil {
+			return nil, err
+		}
+		hint, err := keys.PublicKeyHint(s.Key.Public())
+		if err != nil {
+			return nil, err
+		}
+		b, err := BundleJSON(payload, sig, hint)
+		if err != nil {
+			return nil, err
+		}
+		res.Envelope.Signatures = append(res.Envelope.Signatures, proto.Signature{KeyID: s.ID, Sig: sig})
+		res.Bundles = append(res.Bundles, b)
+		res.SigningIdentity = append(res.SigningIdentity, proto.SigningIdentity{
+			Mode:             proto.ModeKeyful,
+			KeyID:            s.ID,
+			KeySource:        s.Source,
+			Algorithm:        alg,
+			PublicKeyHint:    hint,
+			CertificateChain: []string{},
+			BundleHash:       Digest(b),
+		})
+	}
+	all, err := json.Marshal(res.Bundles)
+	if err != nil {
+		return nil, fmt.Errorf("sign: encode bundles: %w", err)
+	}
+	canon, err := Canonicalize(all)
+	if err != nil {
+		return nil, err
+	}
+	res.BundleHash = Digest(canon)
+	return res, nil
+}
+
+// BundleJSON builds a sigstore bundle v0.3 for one DSSE signature made with a
+// public key (no certificate, no tlog entries) and returns its canonical JSON.
+// The signature's keyid inside the bundle is empty: cosign v3 rejects other
+// values.
+func BundleJSON(payload, sig []byte, hint string) (json.RawMessage, error) {
+	b := &protobundle.Bundle{
+		MediaType: proto.MediaTypeBundle,
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content: &protobundle.VerificationMaterial_PublicKey{
+				PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint},
+			},
+		},
+		Content: &protobundle.Bundle_DsseEnvelope{
+			DsseEnvelope: &protodsse.Envelope{
+				Payload:     payload,
+				PayloadType: proto.PayloadTypeInToto,
+				Signatures:  []*protodsse.Signature{{Sig: sig, Keyid: ""}},
+			},
+		},
+	}
+	raw, err := protojson.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encode bundle: %w", err)
+	}
+	return Canonicalize(raw)
+}

@@ -1,0 +1,174 @@
+// Package audit defines the agent's audit record and the Auditor interface
+// every decision goes through. This file holds the record and a JSON-lines
+// Auditor; the durable, hash-chained log replaces it behind the same
+// interface.
+package audit
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/stellaops/signer-agent/internal/peercred"
+)
+
+// Decisions.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Record is one audited decision (SPEC §10). It never holds tokens, PINs,
+// key material or payloads: only hashes and identifiers.
+type Record struct {
+	Time           time.Time      `json:"time"`
+	AuditID        string         `json:"auditId"`
+	RequestID      string         `json:"requestId"`
+	TraceID        string         `json:"traceId,omitempty"`
+	Route          string         `json:"route"`
+	Peer           *peercred.Cred `json:"peer,omitempty"`
+	Tenant         string         `json:"tenant,omitempty"`
+	Installation   string         `json:"installation,omitempty"`
+	TokenSubject   string         `json:"tokenSubject,omitempty"`
+	TokenIssuer    string         `json:"tokenIssuer,omitempty"`
+	TokenJTIHash   string         `json:"tokenJtiHash,omitempty"`
+	PoEState       string         `json:"poeState,omitempty"`
+	PoEHash        string         `json:"poeHash,omitempty"`
+	Plan           string         `json:"plan,omitempty"`
+	ScannerDigest  string         `json:"scannerImageDigest,omitempty"`
+	ReleaseVerdict string         `json:"releaseVerdict,omitempty"`
+	PredicateType  string         `json:"predicateType,omitempty"`
+	SubjectDigests []string       `json:"subjectDigests,omitempty"`
+	KeyIDs         []string       `json:"keyIds,omitempty"`
+	KeySources     []string       `json:"keySources,omitempty"`
+	PayloadDigest  string         `json:"payloadDigest,omitempty"`
+	BundleHash     string         `json:"bundleHash,omitempty"`
+	Decision       string         `json:"decision"`
+	Code           string         `json:"code,omitempty"`
+	// Gate is the gate that denied, or "sign"/"admin" for allowed records.
+	Gate string `json:"gate,omitempty"`
+	// Reason is the precise, operator-facing cause of a denial. It is never
+	// shown to the caller.
+	Reason    string  `json:"reason,omitempty"`
+	LatencyMS float64 `json:"latencyMs"`
+	// Admin describes an admin change (reload, rotate, revoke, bypass).
+	Admin string `json:"admin,omitempty"`
+}
+
+// Auditor appends records. Append returns only once the record is as
+// durable as the implementation promises; an error means the decision must
+// not take effect (the agent answers audit_unavailable).
+type Auditor interface {
+	Append(ctx context.Context, r *Record) error
+	Close() error
+}
+
+// ErrClosed is returned by Append after Close.
+var ErrClosed = errors.New("audit log closed")
+
+// NewID returns a random audit id.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// JSONLines appends one JSON object per line to a file, flushed to the OS
+// on every record. It does not fsync or chain records: the durable log does.
+type JSONLines struct {
+	mu  sync.Mutex
+	f   *os.File
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+// OpenJSONLines opens (creating) dir/audit.jsonl for appending.
+func OpenJSONLines(dir string) (*JSONLines, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "audit.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open audit log: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	return &JSONLines{f: f, w: w, enc: json.NewEncoder(w)}, nil
+}
+
+// Append implements Auditor.
+func (j *JSONLines) Append(_ context.Context, r *Record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return ErrClosed
+	}
+	if r.AuditID == "" {
+		r.AuditID = NewID()
+	}
+	if err := j.enc.Encode(r); err != nil {
+		return fmt.Errorf("append audit record: %w", err)
+	}
+	if err := j.w.Flush(); err != nil {
+		return fmt.Errorf("append audit record: %w", err)
+	}
+	return nil
+}
+
+// Close implements Auditor.
+func (j *JSONLines) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// Memory keeps records in memory: for tests.
+type Memory struct {
+	mu      sync.Mutex
+	records []Record
+	// Fail makes Append fail (to test audit_unavailable).
+	Fail error
+}
+
+// Append implements Auditor.
+func (m *Memory) Append(_ context.Context, r *Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Fail != nil {
+		return m.Fail
+	}
+	if r.AuditID == "" {
+		r.AuditID = NewID()
+	}
+	m.records = append(m.records, *r)
+	return nil
+}
+
+// Close implements Auditor.
+func (m *Memory) Close() error { return nil }
+
+// Records returns a copy of what was appended.
+func (m *Memory) Records() []Record {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Record(nil), m.records...)
+}
+
+// SetFail sets or clears the failure injected into Append.
+func (m *Memory) SetFail(err error) {
+	m.mu.Lock()
+	m.Fail = err
+	m.mu.Unlock()
+}

@@ -1,0 +1,433 @@
+// Package config loads, validates and watches the agent's YAML configuration
+// (SPEC §12). Files are `version: 1`; unknown keys are refused; every value
+// is validated before the agent uses it; relative paths are resolved against
+// the directory of the config file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// Version is the only configuration version this build reads.
+const Version = 1
+
+// Defaults.
+const (
+	DefaultStateDir          = "/var/lib/signer-agent"
+	DefaultMaxBodyBytes      = 32 << 20
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 120 * time.Second
+	DefaultIdleTimeout       = 90 * time.Second
+	DefaultDrainTimeout      = 20 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+)
+
+// Config is one validated configuration snapshot. It is immutable once
+// returned by Load: reloads build a new one.
+type Config struct {
+	Version   int       `yaml:"version"`
+	StateDir  string    `yaml:"stateDir"`
+	Listen    Listen    `yaml:"listen"`
+	Transport Transport `yaml:"transport"`
+	Peers     Peers     `yaml:"peers"`
+	Tenancy   Tenancy   `yaml:"tenancy"`
+	Tenants   []Tenant  `yaml:"tenants"`
+	Keys      []Key     `yaml:"keys"`
+	Audit     Audit     `yaml:"audit"`
+	Logging   Logging   `yaml:"logging"`
+
+	// path is the file the config was loaded from (empty for in-memory).
+	path string
+}
+
+// Listen names the two Unix sockets the agent binds when it is not socket
+// activated.
+type Listen struct {
+	API   Socket `yaml:"api"`
+	Admin Socket `yaml:"admin"`
+}
+
+// Socket is a Unix socket path with its file mode and group.
+type Socket struct {
+	Path  string `yaml:"path"`
+	Mode  string `yaml:"mode"`  // octal, e.g. "0660"
+	Group string `yaml:"group"` // group name or numeric gid; empty: unchanged
+}
+
+// FileMode parses Mode.
+func (s Socket) FileMode() os.FileMode {
+	m, _ := strconv.ParseUint(s.Mode, 8, 32)
+	return os.FileMode(m)
+}
+
+// Transport holds the HTTP limits.
+type Transport struct {
+	MaxBodyBytes      int64         `yaml:"maxBodyBytes"`
+	MaxHeaderBytes    int           `yaml:"maxHeaderBytes"`
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	ReadTimeout       time.Duration `yaml:"readTimeout"`
+	WriteTimeout      time.Duration `yaml:"writeTimeout"`
+	IdleTimeout       time.Duration `yaml:"idleTimeout"`
+	DrainTimeout      time.Duration `yaml:"drainTimeout"`
+}
+
+// Peers is the SO_PEERCRED allowlist of the api socket: a caller is allowed
+// when its uid is in UIDs or its gid is in GIDs. With Allow unset the agent's
+// own uid and root are allowed; an explicitly empty list allows nobody.
+type Peers struct {
+	Allow *PeerAllow `yaml:"allow"`
+	// Admin is the allowlist of the admin socket (default: root and the
+	// agent's own uid).
+	Admin *PeerAllow `yaml:"admin"`
+}
+
+// PeerAllow lists allowed uids and gids.
+type PeerAllow struct {
+	UIDs []uint32 `yaml:"uids"`
+	GIDs []uint32 `yaml:"gids"`
+}
+
+// Allows reports whether a peer with uid/gid is allowed.
+func (p *PeerAllow) Allows(uid, gid uint32) bool {
+	for _, u := range p.UIDs {
+		if u == uid {
+			return true
+		}
+	}
+	for _, g := range p.GIDs {
+		if g == gid {
+			return true
+		}
+	}
+	return false
+}
+
+// Tenancy holds tenant-wide settings.
+type Tenancy struct {
+	// DefaultTenant is the tenant of every request until the authentication
+	// gate derives it from the OpTok's tid.
+	DefaultTenant string `yaml:"defaultTenant"`
+}
+
+// Tenant is one tenant's signing policy.
+type Tenant struct {
+	ID             string   `yaml:"id"`
+	PredicateTypes []string `yaml:"predicateTypes"`
+	DefaultKey     string   `yaml:"defaultKey"`
+}
+
+// Key is a configured signing key.
+type Key struct {
+	ID        string     `yaml:"id"`
+	URI       string     `yaml:"uri"`
+	Tenants   []string   `yaml:"tenants"`
+	Status    string     `yaml:"status"` // active (default), verify-only, revoked
+	NotBefore *time.Time `yaml:"notBefore"`
+	NotAfter  *time.Time `yaml:"notAfter"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	Dir string `yaml:"dir"` // default <stateDir>/audit
+}
+
+// Logging configures zap.
+type Logging struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json (default) or console
+}
+
+// Path is the file the config came from.
+func (c *Config) Path() string { return c.path }
+
+// Tenant returns the tenant with id, or nil.
+func (c *Config) Tenant(id string) *Tenant {
+	for i := range c.Tenants {
+		if c.Tenants[i].ID == id {
+			return &c.Tenants[i]
+		}
+	}
+	return nil
+}
+
+// Load reads, parses and validates a config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path: %w", err)
+	}
+	return Parse(b, filepath.Dir(abs), abs)
+}
+
+// Parse parses and validates config bytes. Relative paths resolve against
+// baseDir. file is recorded as the config's path (may be empty).
+func Parse(b []byte, baseDir, file string) (*Config, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config: empty document")
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config: more than one YAML document")
+	}
+	c.path = file
+	c.applyDefaults(baseDir)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func resolve(base, p string) string {
+	if p == "" || filepath.IsAbs(p) || base == "" {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+func (c *Config) applyDefaults(base string) {
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	c.StateDir = resolve(base, c.StateDir)
+	if c.Listen.API.Path == "" {
+		c.Listen.API.Path = proto.DefaultSocket
+	}
+	c.Listen.API.Path = resolve(base, c.Listen.API.Path)
+	if c.Listen.API.Mode == "" {
+		c.Listen.API.Mode = "0660"
+	}
+	if c.Listen.Admin.Path == "" {
+		c.Listen.Admin.Path = proto.DefaultAdminSocket
+	}
+	c.Listen.Admin.Path = resolve(base, c.Listen.Admin.Path)
+	if c.Listen.Admin.Mode == "" {
+		c.Listen.Admin.Mode = "0600"
+	}
+	t := &c.Transport
+	if t.MaxBodyBytes == 0 {
+		t.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if t.MaxHeaderBytes == 0 {
+		t.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if t.ReadHeaderTimeout == 0 {
+		t.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if t.ReadTimeout == 0 {
+		t.ReadTimeout = DefaultReadTimeout
+	}
+	if t.WriteTimeout == 0 {
+		t.WriteTimeout = DefaultWriteTimeout
+	}
+	if t.IdleTimeout == 0 {
+		t.IdleTimeout = DefaultIdleTimeout
+	}
+	if t.DrainTimeout == 0 {
+		t.DrainTimeout = DefaultDrainTimeout
+	}
+	for i := range c.Keys {
+		if c.Keys[i].Status == "" {
+			c.Keys[i].Status = proto.KeyStatusActive
+		}
+		c.Keys[i].URI = resolveKeyURI(base, c.Keys[i].URI)
+	}
+	if c.Audit.Dir == "" {
+		c.Audit.Dir = filepath.Join(c.StateDir, "audit")
+	}
+	c.Audit.Dir = resolve(base, c.Audit.Dir)
+	if c.Logging.Level == "" {
+		c.Logging.Level = "info"
+	}
+	if c.Logging.Format == "" {
+		c.Logging.Format = "json"
+	}
+}
+
+// resolveKeyURI makes a relative file: path absolute against base.
+func resolveKeyURI(base, uri string) string {
+	rest, ok := strings.CutPrefix(uri, "file:")
+	if !ok || strings.HasPrefix(rest, "/") || base == "" {
+		return uri
+	}
+	return "file:" + filepath.Join(base, rest)
+}
+
+// Validate checks a config with defaults applied.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Version != Version {
+		add("version: must be %d, got %d", Version, c.Version)
+	}
+	for name, s := range map[string]Socket{"listen.api": c.Listen.API, "listen.admin": c.Listen.Admin} {
+		if !filepath.IsAbs(s.Path) {
+			add("%s.path: must be absolute", name)
+		}
+		if len(s.Path) > 104 {
+			add("%s.path: longer than 104 bytes (Unix socket limit)", name)
+		}
+		m, err := strconv.ParseUint(s.Mode, 8, 32)
+		if err != nil || m > 0o777 {
+			add("%s.mode: want an octal file mode such as 0660", name)
+		} else if m&0o007 != 0 {
+			add("%s.mode: must not grant access to others", name)
+		}
+	}
+	if c.Listen.API.Path == c.Listen.Admin.Path {
+		add("listen: api and admin sockets must differ")
+	}
+	if c.Transport.MaxBodyBytes < 1024 {
+		add("transport.maxBodyBytes: at least 1024")
+	}
+	for name, d := range map[string]time.Duration{
+		"readHeaderTimeout": c.Transport.ReadHeaderTimeout, "readTimeout": c.Transport.ReadTimeout,
+		"writeTimeout": c.Transport.WriteTimeout, "idleTimeout": c.Transport.IdleTimeout, "drainTimeout": c.Transport.DrainTimeout,
+	} {
+		if d < 0 {
+			add("transport.%s: must be positive", name)
+		}
+	}
+	if c.Tenancy.DefaultTenant == "" {
+		add("tenancy.defaultTenant: required")
+	}
+	tenants := map[string]bool{}
+	for i, t := range c.Tenants {
+		if t.ID == "" {
+			add("tenants[%d].id: required", i)
+		}
+		if tenants[t.ID] {
+			add("tenants[%d].id: duplicate %q", i, t.ID)
+		}
+		tenants[t.ID] = true
+		if len(t.PredicateTypes) == 0 {
+			add("tenants[%d].predicateTypes: at least one (nothing could be signed)", i)
+		}
+	}
+	if c.Tenancy.DefaultTenant != "" && !tenants[c.Tenancy.DefaultTenant] {
+		add("tenancy.defaultTenant: %q is not a configured tenant", c.Tenancy.DefaultTenant)
+	}
+	ids := map[string]*Key{}
+	for i := range c.Keys {
+		k := &c.Keys[i]
+		if k.ID == "" {
+			add("keys[%d].id: required", i)
+		}
+		if ids[k.ID] != nil {
+			add("keys[%d].id: duplicate %q", i, k.ID)
+		}
+		ids[k.ID] = k
+		if keys.Scheme(k.URI) == "" {
+			add("keys[%d].uri: want scheme:…", i)
+		}
+		switch k.Status {
+		case proto.KeyStatusActive, proto.KeyStatusVerifyOnly, proto.KeyStatusRevoked:
+		default:
+			add("keys[%d].status: want active, verify-only or revoked", i)
+		}
+		if k.NotBefore != nil && k.NotAfter != nil && !k.NotAfter.After(*k.NotBefore) {
+			add("keys[%d]: notAfter must be after notBefore", i)
+		}
+		if len(k.Tenants) == 0 {
+			add("keys[%d].tenants: at least one", i)
+		}
+		for _, t := range k.Tenants {
+			if !tenants[t] {
+				add("keys[%d].tenants: unknown tenant %q", i, t)
+			}
+		}
+	}
+	for i, t := range c.Tenants {
+		if t.DefaultKey == "" {
+			continue
+		}
+		k := ids[t.DefaultKey]
+		switch {
+		case k == nil:
+			add("tenants[%d].defaultKey: unknown key %q", i, t.DefaultKey)
+		case !contains(k.Tenants, t.ID):
+			add("tenants[%d].defaultKey: key %q does not serve tenant %q", i, t.DefaultKey, t.ID)
+		}
+	}
+	switch c.Logging.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("logging.level: want debug, info, warn or error")
+	}
+	switch c.Logging.Format {
+	case "json", "console":
+	default:
+		add("logging.format: want json or console")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// WatchedFiles lists the files whose change should trigger a reload: the
+// config file itself, file: keys and their password files.
+func (c *Config) WatchedFiles() []string {
+	var out []string
+	if c.path != "" {
+		out = append(out, c.path)
+	}
+	for _, k := range c.Keys {
+		out = append(out, keyFiles(k.URI)...)
+	}
+	return out
+}
+
+// keyFiles returns the local files a file: key URI names (the key and its
+// password file).
+func keyFiles(uri string) []string {
+	if keys.Scheme(uri) != "file" {
+		return nil
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil
+	}
+	p := u.Path
+	if p == "" {
+		p = u.Opaque
+	}
+	out := []string{p}
+	if pf := u.Query().Get("password-file"); pf != "" {
+		out = append(out, pf)
+	}
+	return out
+}

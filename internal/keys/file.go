@@ -1,0 +1,176 @@
+package keys
+
+import (
+	"bytes"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+)
+
+// fileURI is a parsed file: key URI.
+type fileURI struct {
+	path         string
+	passwordFile string // absolute path, or ""
+	passwordEnv  string // variable name, or ""
+}
+
+// parseFileURI accepts file:/abs/path.pem and file:///abs/path.pem with at
+// most one of password-file=/abs/path and password-env=NAME.
+func parseFileURI(uri string) (fileURI, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return fileURI{}, fmt.Errorf("file key URI: %w", err)
+	}
+	switch {
+	case u.Opaque != "":
+		return fileURI{}, fmt.Errorf("file key URI %q: relative path; use file:/absolute/path.pem", uri)
+	case u.Host != "" || u.User != nil:
+		return fileURI{}, fmt.Errorf("file key URI %q: a host is not allowed; use file:/absolute/path.pem or file:///absolute/path.pem", uri)
+	case u.Path == "":
+		return fileURI{}, fmt.Errorf("file key URI %q: no path", uri)
+	case !filepath.IsAbs(u.Path):
+		return fileURI{}, fmt.Errorf("file key URI %q: relative path; use file:/absolute/path.pem", uri)
+	case u.Fragment != "":
+		return fileURI{}, fmt.Errorf("file key URI %q: fragments are not allowed", uri)
+	}
+	q, err := singleValuedQuery(u.RawQuery, "password-file", "password-env")
+	if err != nil {
+		return fileURI{}, fmt.Errorf("file key URI %q: %w", uri, err)
+	}
+	f := fileURI{path: filepath.Clean(u.Path)}
+	pwFile, hasFile := q["password-file"]
+	pwEnv, hasEnv := q["password-env"]
+	switch {
+	case hasFile && hasEnv:
+		return fileURI{}, fmt.Errorf("file key URI %q: give password-file or password-env, not both", uri)
+	case hasFile:
+		if !filepath.IsAbs(pwFile) {
+			return fileURI{}, fmt.Errorf("file key URI %q: password-file must be an absolute path", uri)
+		}
+		f.passwordFile = filepath.Clean(pwFile)
+	case hasEnv:
+		if pwEnv == "" {
+			return fileURI{}, fmt.Errorf("file key URI %q: password-env needs a variable name", uri)
+		}
+		f.passwordEnv = pwEnv
+	}
+	return f, nil
+}
+
+// openFile opens a file: key.
+func (o *Opener) openFile(uri string) (Key, error) {
+	f, err := parseFileURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	password, err := o.password(f)
+	if err != nil {
+		return nil, fmt.Errorf("file key %s: %w", f.path, err)
+	}
+	defer clear(password)
+	data, err := o.readFile(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("file key: %w", err)
+	}
+	defer clear(data)
+	priv, err := ParsePrivateKeyPEM(data, password)
+	if err != nil {
+		return nil, fmt.Errorf("file key %s: %w", f.path, err)
+	}
+	key, err := newSoftKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("file key %s: %w", f.path, err)
+	}
+	return key, nil
+}
+
+// password returns the key's password: nil when the URI names no source,
+// otherwise a non-nil (possibly empty) slice the caller clears. A password
+// file loses one trailing newline ("\n" or "\r\n").
+func (o *Opener) password(f fileURI) ([]byte, error) {
+	switch {
+	case f.passwordFile != "":
+		b, err := o.readFile(f.passwordFile)
+		if err != nil {
+			return nil, fmt.Errorf("password file: %w", err)
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		if bytes.HasSuffix(b, []byte("\r\n")) {
+			return b[:len(b)-2], nil
+		}
+		return bytes.TrimSuffix(b, []byte("\n")), nil
+	case f.passwordEnv != "":
+		v := o.getenv(f.passwordEnv)
+		if v == "" {
+			return nil, fmt.Errorf("password-env: environment variable %s is unset or empty", f.passwordEnv)
+		}
+		return []byte(v), nil
+	}
+	return nil, nil
+}
+
+// GenerateFileKey creates a new key for alg (AlgECDSAP256, AlgECDSAP384 or
+// AlgEd25519; "" means AlgECDSAP256), writes it unencrypted as a PKCS#8
+// "PRIVATE KEY" PEM at path with mode 0600, and returns it. The write is
+// atomic (a temporary file in the same directory, then a rename), so path
+// either keeps its old content or holds the whole new key; an existing file
+// is replaced. Callers write the public key themselves (MarshalPublicKeyPEM).
+func GenerateFileKey(path string, alg string) (Key, error) {
+	priv, err := generatePrivateKey(alg)
+	if err != nil {
+		return nil, err
+	}
+	data, err := MarshalPrivateKeyPEM(priv)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(data)
+	if err := writeFileAtomic(path, data); err != nil {
+		return nil, fmt.Errorf("write key file: %w", err)
+	}
+	return newSoftKey(priv)
+}
+
+// writeFileAtomic writes data to a 0600 temporary file beside path, syncs
+// it, and renames it over path.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	// Make the rename durable; not every file system supports syncing a
+	// directory, so failure here is not an error.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

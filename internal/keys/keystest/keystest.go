@@ -1,0 +1,299 @@
+// Package keystest is the conformance suite every key backend runs (file
+// and memory now; PKCS#11, TPM, FIDO2 and KMS later). A backend's test
+// calls Run with a function that opens a fresh Key:
+//
+//	func TestConformance(t *testing.T) {
+//		keystest.Run(t, func(t *testing.T) keys.Key { return openMyKey(t) })
+//	}
+//
+// The suite checks only what every honest backend must do: signatures made
+// with keys.SignMessage verify with the standard library, ECDSA signatures
+// are ASN.1 DER, the public key is stable, concurrent signing works, a
+// digest of the wrong hash is refused, and Close is idempotent and final.
+package keystest
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/asn1"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+
+	"github.com/stellaops/signer-agent/internal/keys"
+)
+
+// Concurrency of the Concurrent subtest.
+const (
+	goroutines      = 16
+	signsPerRoutine = 20
+)
+
+// Run runs the conformance suite. open is called once per subtest and must
+// return a new, open Key; Run closes it when the subtest ends.
+func Run(t *testing.T, open func(t *testing.T) keys.Key) {
+	t.Helper()
+	for _, st := range []struct {
+		name string
+		run  func(t *testing.T, k keys.Key)
+	}{
+		{"Algorithm", testAlgorithm},
+		{"SignVerify", testSignVerify},
+		{"PublicKeyStable", testPublicKeyStable},
+		{"Concurrent", testConcurrent},
+		{"WrongHash", testWrongHash},
+		{"CloseIdempotent", testCloseIdempotent},
+		{"SignAfterClose", testSignAfterClose},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			k := open(t)
+			if k == nil {
+				t.Fatal("open returned a nil Key")
+			}
+			t.Cleanup(func() { _ = k.Close() })
+			st.run(t, k)
+		})
+	}
+}
+
+// Verify checks sig over msg with pub the way a verifier of the agent's
+// signatures does: ECDSA with the curve's hash over an ASN.1 DER signature,
+// Ed25519 over msg itself.
+func Verify(pub crypto.PublicKey, msg, sig []byte) error {
+	switch p := pub.(type) {
+	case *ecdsa.PublicKey:
+		alg, h, err := keys.Algorithm(p)
+		if err != nil {
+			return err
+		}
+		var digest []byte
+		switch h {
+		case crypto.SHA256:
+			d := sha256.Sum256(msg)
+			digest = d[:]
+		case crypto.SHA384:
+			d := sha512.Sum384(msg)
+			digest = d[:]
+		default:
+			return fmt.Errorf("%s: unexpected hash %v", alg, h)
+		}
+		if !ecdsa.VerifyASN1(p, digest, sig) {
+			return fmt.Errorf("%s signature does not verify", alg)
+		}
+		return nil
+	case ed25519.PublicKey:
+		if !ed25519.Verify(p, msg, sig) {
+			return errors.New("ed25519 signature does not verify")
+		}
+		return nil
+	}
+	return fmt.Errorf("unsupported public key %T", pub)
+}
+
+func testAlgorithm(t *testing.T, k keys.Key) {
+	alg, h, err := keys.Algorithm(k.Public())
+	if err != nil {
+		t.Fatalf("Algorithm(Public()): %v", err)
+	}
+	want := map[string]crypto.Hash{
+		keys.AlgECDSAP256: crypto.SHA256,
+		keys.AlgECDSAP384: crypto.SHA384,
+		keys.AlgEd25519:   0,
+	}
+	wh, ok := want[alg]
+	if !ok {
+		t.Fatalf("algorithm %q is not one the agent signs with", alg)
+	}
+	if h != wh {
+		t.Errorf("algorithm %s: hash %v, want %v", alg, h, wh)
+	}
+	if _, err := keys.PublicKeyHint(k.Public()); err != nil {
+		t.Errorf("PublicKeyHint: %v", err)
+	}
+}
+
+func testSignVerify(t *testing.T, k keys.Key) {
+	ctx := context.Background()
+	long := bytes.Repeat([]byte("signer-agent "), 5000)
+	for _, msg := range [][]byte{{}, []byte("hello"), long} {
+		sig, err := keys.SignMessage(ctx, k, msg)
+		if err != nil {
+			t.Fatalf("SignMessage(%d bytes): %v", len(msg), err)
+		}
+		if err := Verify(k.Public(), msg, sig); err != nil {
+			t.Errorf("%d-byte message: %v", len(msg), err)
+		}
+		checkEncoding(t, k.Public(), sig)
+		tampered := append(append([]byte{}, msg...), '!')
+		if Verify(k.Public(), tampered, sig) == nil {
+			t.Errorf("%d-byte message: signature also verifies a different message", len(msg))
+		}
+	}
+}
+
+// checkEncoding checks that an ECDSA signature is canonical ASN.1 DER
+// SEQUENCE{r, s} and an Ed25519 signature is 64 bytes.
+func checkEncoding(t *testing.T, pub crypto.PublicKey, sig []byte) {
+	t.Helper()
+	switch pub.(type) {
+	case *ecdsa.PublicKey:
+		var rs struct{ R, S *big.Int }
+		rest, err := asn1.Unmarshal(sig, &rs)
+		if err != nil || len(rest) != 0 {
+			t.Errorf("ECDSA signature is not ASN.1 DER (err %v, %d trailing bytes)", err, len(rest))
+			return
+		}
+		if rs.R.Sign() <= 0 || rs.S.Sign() <= 0 {
+			t.Errorf("ECDSA signature has a non-positive r or s")
+		}
+		if der, err := asn1.Marshal(rs); err != nil || !bytes.Equal(der, sig) {
+			t.Errorf("ECDSA signature is not canonical DER")
+		}
+	case ed25519.PublicKey:
+		if len(sig) != ed25519.SignatureSize {
+			t.Errorf("Ed25519 signature is %d bytes, want %d", len(sig), ed25519.SignatureSize)
+		}
+	}
+}
+
+func testPublicKeyStable(t *testing.T, k keys.Key) {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	first := k.Public()
+	e, ok := first.(equaler)
+	if !ok {
+		t.Fatalf("public key %T has no Equal method", first)
+	}
+	hint, err := keys.PublicKeyHint(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Equal(k.Public()) {
+		t.Fatal("Public() changed between two calls")
+	}
+	for i := range 3 {
+		msg := fmt.Appendf(nil, "message %d", i)
+		sig, err := keys.SignMessage(context.Background(), k, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Verify(first, msg, sig); err != nil {
+			t.Fatalf("signature %d does not verify with the first public key: %v", i, err)
+		}
+		if !e.Equal(k.Public()) {
+			t.Fatalf("Public() changed after signature %d", i)
+		}
+	}
+	if h, _ := keys.PublicKeyHint(k.Public()); h != hint {
+		t.Errorf("public key hint changed: %s, then %s", hint, h)
+	}
+}
+
+func testConcurrent(t *testing.T, k keys.Key) {
+	pub := k.Public()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range signsPerRoutine {
+				msg := fmt.Appendf(nil, "goroutine %d signature %d", g, i)
+				sig, err := keys.SignMessage(context.Background(), k, msg)
+				if err != nil {
+					t.Errorf("goroutine %d signature %d: %v", g, i, err)
+					return
+				}
+				if err := Verify(pub, msg, sig); err != nil {
+					t.Errorf("goroutine %d signature %d: %v", g, i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// testWrongHash asks the key to sign digests that do not fit its
+// algorithm. Every backend can check the SignerOpts in Go before reaching
+// its device, so every backend must refuse.
+func testWrongHash(t *testing.T, k keys.Key) {
+	alg, _, err := keys.Algorithm(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("wrong hash")
+	s256 := sha256.Sum256(msg)
+	s384 := sha512.Sum384(msg)
+	s512 := sha512.Sum512(msg)
+	type attempt struct {
+		name   string
+		digest []byte
+		opts   crypto.SignerOpts
+	}
+	var attempts []attempt
+	switch alg {
+	case keys.AlgECDSAP256:
+		attempts = []attempt{
+			{"SHA-512 digest", s512[:], crypto.SHA512},
+			{"SHA-384 digest", s384[:], crypto.SHA384},
+			{"message without hash", msg, crypto.Hash(0)},
+			{"SHA-256 opts with a 48-byte digest", s384[:], crypto.SHA256},
+		}
+	case keys.AlgECDSAP384:
+		attempts = []attempt{
+			{"SHA-256 digest", s256[:], crypto.SHA256},
+			{"SHA-512 digest", s512[:], crypto.SHA512},
+			{"message without hash", msg, crypto.Hash(0)},
+			{"SHA-384 opts with a 32-byte digest", s256[:], crypto.SHA384},
+		}
+	case keys.AlgEd25519:
+		attempts = []attempt{
+			{"SHA-256 digest", s256[:], crypto.SHA256},
+			{"Ed25519ph (SHA-512 digest)", s512[:], crypto.SHA512},
+		}
+	default:
+		t.Fatalf("unexpected algorithm %q", alg)
+	}
+	for _, a := range attempts {
+		if sig, err := k.Sign(nil, a.digest, a.opts); err == nil {
+			t.Errorf("%s key signed a %s (%d-byte signature); want an error", alg, a.name, len(sig))
+		}
+	}
+	// The key still works afterwards.
+	sig, err := keys.SignMessage(context.Background(), k, msg)
+	if err != nil {
+		t.Fatalf("SignMessage after refused requests: %v", err)
+	}
+	if err := Verify(k.Public(), msg, sig); err != nil {
+		t.Error(err)
+	}
+}
+
+func testCloseIdempotent(t *testing.T, k keys.Key) {
+	if err := k.Close(); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := k.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func testSignAfterClose(t *testing.T, k keys.Key) {
+	msg := []byte("before close")
+	if _, err := keys.SignMessage(context.Background(), k, msg); err != nil {
+		t.Fatalf("SignMessage before Close: %v", err)
+	}
+	if err := k.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	_, err := keys.SignMessage(context.Background(), k, []byte("after close"))
+	if !errors.Is(err, keys.ErrClosed) {
+		t.Errorf("SignMessage after Close: got %v, want ErrClosed", err)
+	}
+}
