@@ -186,7 +186,10 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 
 	wctx, cancelWatch := context.WithCancel(ctx)
 	defer cancelWatch()
-	go a.watchFiles(wctx)
+	if w := a.startWatcher(); w != nil {
+		defer w.Close()
+		go a.watchFiles(wctx, w)
+	}
 	go a.watchdog(wctx)
 
 	a.notify("READY=1\nSTATUS=" + a.statusText())
@@ -229,17 +232,22 @@ func (a *Agent) close() {
 	}
 }
 
-// watchFiles reloads when a file the config names changes.
-func (a *Agent) watchFiles(ctx context.Context) {
+// startWatcher watches the files the config names; it is set up before
+// READY so no change after readiness is missed.
+func (a *Agent) startWatcher() *config.Watcher {
 	w, err := config.NewWatcher()
 	if err != nil {
 		a.log.Warn("file watching disabled", zap.Error(err))
-		return
+		return nil
 	}
-	defer w.Close()
 	if err := w.SetFiles(a.Config().WatchedFiles()); err != nil {
 		a.log.Warn("watching config files", zap.Error(err))
 	}
+	return w
+}
+
+// watchFiles reloads when a file the config names changes.
+func (a *Agent) watchFiles(ctx context.Context, w *config.Watcher) {
 	w.Run(ctx, func() {
 		a.log.Info("watched file changed; reloading")
 		_ = a.Reload(ctx)

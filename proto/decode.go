@@ -318,7 +318,8 @@ func CheckNumber(s string) error {
 		return errors.New("number is not a finite double")
 	}
 	if !strings.ContainsAny(s, ".eE") {
-		if math.Abs(f) > maxSafeInteger {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n > maxSafeInteger || n < -maxSafeInteger {
 			return errors.New("integer beyond ±2^53 would lose precision")
 		}
 	} else if f == math.Trunc(f) && math.Abs(f) > maxSafeInteger {

@@ -1,0 +1,213 @@
+// Package harness starts signer-agents for tests: in process (New + Run on
+// self-bound sockets in a short temporary directory) or as the real binary,
+// and finds the pinned tools (cosign) that `make tools` builds.
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stellaops/signer-agent/agent"
+	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/keys"
+)
+
+// Agent is an in-process agent serving on Unix sockets in Dir.
+type Agent struct {
+	*agent.Agent
+	Dir       string
+	Config    string
+	APISock   string
+	AdminSock string
+	Audit     *audit.Memory
+	Client    *client.Client
+	Admin     *client.Client
+	KeyPEM    string // path of the dev key (file: key)
+	PubPEM    string
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Options adjust StartAgent.
+type Options struct {
+	// Dir reuses a state directory (for two agents sharing a key); empty
+	// makes a new one.
+	Dir string
+	// EditConfig rewrites the dev config before the agent starts.
+	EditConfig func(cfg string) string
+}
+
+// ShortTempDir makes a temporary directory with a path short enough for
+// Unix sockets (t.TempDir paths can exceed the 108-byte limit).
+func ShortTempDir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "sa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// StartAgent writes a dev state directory and runs an agent on it until the
+// test ends.
+func StartAgent(t testing.TB, o Options) *Agent {
+	t.Helper()
+	dir := o.Dir
+	if dir == "" {
+		dir = ShortTempDir(t)
+	}
+	cfgPath, err := agent.SetupDev(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.EditConfig != nil {
+		b, err := os.ReadFile(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfgPath, []byte(o.EditConfig(string(b))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aud := &audit.Memory{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: aud, Notify: func(string) {}})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ls, _, err := agent.OpenListeners(a.Config())
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	h := &Agent{
+		Agent: a, Dir: dir, Config: cfgPath,
+		APISock: a.Config().Listen.API.Path, AdminSock: a.Config().Listen.Admin.Path,
+		Audit: aud, cancel: cancel, done: make(chan error, 1),
+		KeyPEM: filepath.Join(dir, "keys", "dev.pem"), PubPEM: filepath.Join(dir, "keys", "dev.pub"),
+	}
+	h.Client = &client.Client{Socket: h.APISock}
+	h.Admin = &client.Client{Socket: h.AdminSock}
+	go func() { h.done <- a.Run(ctx, ls) }()
+	t.Cleanup(h.Stop)
+	return h
+}
+
+// Stop ends the agent and waits for it to drain.
+func (h *Agent) Stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case <-h.done:
+	case <-time.After(30 * time.Second):
+		panic("agent did not stop")
+	}
+}
+
+// HTTPClient returns a plain HTTP client dialing sock, for raw requests the
+// typed client would not send (wrong Host, Origin, malformed bodies).
+func HTTPClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+// Signed returns the allow records of sign requests: what was signed.
+func (h *Agent) Signed() []audit.Record {
+	var out []audit.Record
+	for _, r := range h.Audit.Records() {
+		if r.Decision == audit.Allow && r.Gate == "sign" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// PublicKey loads the dev key's public half.
+func (h *Agent) PublicKey(t testing.TB) any {
+	t.Helper()
+	b, err := os.ReadFile(h.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.ParsePrivateKeyPEM(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public()
+}
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+}
+
+// Cosign returns the pinned cosign binary. It fails (never skips) when the
+// binary is missing: run `make tools`.
+func Cosign(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv("SIGNER_AGENT_COSIGN")
+	if p == "" {
+		p = filepath.Join(RepoRoot(), "bin", "cosign")
+	}
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("cosign not found at %s (run `make tools`): %v", p, err)
+	}
+	return p
+}
+
+var (
+	buildOnce sync.Map // pkg -> *buildResult
+)
+
+type buildResult struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Binary builds a main package of this module once per test process and
+// returns the binary's path.
+func Binary(t testing.TB, pkg string) string {
+	t.Helper()
+	v, _ := buildOnce.LoadOrStore(pkg, &buildResult{})
+	br := v.(*buildResult)
+	br.once.Do(func() {
+		dir, err := os.MkdirTemp("", "sabin")
+		if err != nil {
+			br.err = err
+			return
+		}
+		br.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", br.path, "./"+strings.TrimPrefix(pkg, "./"))
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			br.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+	})
+	if br.err != nil {
+		t.Fatal(br.err)
+	}
+	return br.path
+}
