@@ -2,8 +2,8 @@ package keys
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 )
@@ -18,40 +18,42 @@ type fileURI struct {
 // parseFileURI accepts file:/abs/path.pem and file:///abs/path.pem with at
 // most one of password-file=/abs/path and password-env=NAME.
 func parseFileURI(uri string) (fileURI, error) {
-	u, err := url.Parse(uri)
+	// Errors name the path, never the whole URI: a misplaced password
+	// could sit in its query.
+	u, err := parseURI(uri)
 	if err != nil {
 		return fileURI{}, fmt.Errorf("file key URI: %w", err)
 	}
 	switch {
 	case u.Opaque != "":
-		return fileURI{}, fmt.Errorf("file key URI %q: relative path; use file:/absolute/path.pem", uri)
+		return fileURI{}, fmt.Errorf("file key URI: relative path %q; use file:/absolute/path.pem", u.Opaque)
 	case u.Host != "" || u.User != nil:
-		return fileURI{}, fmt.Errorf("file key URI %q: a host is not allowed; use file:/absolute/path.pem or file:///absolute/path.pem", uri)
+		return fileURI{}, errors.New("file key URI: a host is not allowed; use file:/absolute/path.pem or file:///absolute/path.pem")
 	case u.Path == "":
-		return fileURI{}, fmt.Errorf("file key URI %q: no path", uri)
+		return fileURI{}, errors.New("file key URI: no path")
 	case !filepath.IsAbs(u.Path):
-		return fileURI{}, fmt.Errorf("file key URI %q: relative path; use file:/absolute/path.pem", uri)
+		return fileURI{}, fmt.Errorf("file key URI: relative path %q; use file:/absolute/path.pem", u.Path)
 	case u.Fragment != "":
-		return fileURI{}, fmt.Errorf("file key URI %q: fragments are not allowed", uri)
+		return fileURI{}, fmt.Errorf("file key URI %s: fragments are not allowed", u.Path)
 	}
 	q, err := singleValuedQuery(u.RawQuery, "password-file", "password-env")
 	if err != nil {
-		return fileURI{}, fmt.Errorf("file key URI %q: %w", uri, err)
+		return fileURI{}, fmt.Errorf("file key URI %s: %w", u.Path, err)
 	}
 	f := fileURI{path: filepath.Clean(u.Path)}
 	pwFile, hasFile := q["password-file"]
 	pwEnv, hasEnv := q["password-env"]
 	switch {
 	case hasFile && hasEnv:
-		return fileURI{}, fmt.Errorf("file key URI %q: give password-file or password-env, not both", uri)
+		return fileURI{}, fmt.Errorf("file key URI %s: give password-file or password-env, not both", u.Path)
 	case hasFile:
 		if !filepath.IsAbs(pwFile) {
-			return fileURI{}, fmt.Errorf("file key URI %q: password-file must be an absolute path", uri)
+			return fileURI{}, fmt.Errorf("file key URI %s: password-file must be an absolute path", u.Path)
 		}
 		f.passwordFile = filepath.Clean(pwFile)
 	case hasEnv:
 		if pwEnv == "" {
-			return fileURI{}, fmt.Errorf("file key URI %q: password-env needs a variable name", uri)
+			return fileURI{}, fmt.Errorf("file key URI %s: password-env needs a variable name", u.Path)
 		}
 		f.passwordEnv = pwEnv
 	}

@@ -2,7 +2,7 @@
 // a crypto.Signer that can be closed. One backend per URI scheme:
 //
 //	file:/path/key.pem[?password-file=/path|password-env=NAME]
-//	memory:NAME[?alg=ecdsa-p256-sha256|ecdsa-p384-sha384|ed25519]
+//	memory:NAME[?alg=ecdsa-p256-sha256|ecdsa-p384-sha256|ed25519]
 //	              (an in-process key generated at start; dev mode and tests)
 //
 // Opener.Open dispatches on the scheme. Later backends (pkcs11:, tpm:,
@@ -51,7 +51,11 @@ var (
 // Algorithm names used in key metadata and signing identities.
 const (
 	AlgECDSAP256 = "ecdsa-p256-sha256"
-	AlgECDSAP384 = "ecdsa-p384-sha384"
+	// AlgECDSAP384 hashes with SHA-256, not SHA-384: the cosign CLI verifies
+	// key-based bundles with SHA-256 whatever the curve (it has no flag to
+	// choose), and every signature the agent makes must verify with stock
+	// cosign. P-384 with SHA-256 is a valid FIPS 186 pairing.
+	AlgECDSAP384 = "ecdsa-p384-sha256"
 	AlgEd25519   = "ed25519"
 )
 
@@ -64,7 +68,7 @@ func Algorithm(pub crypto.PublicKey) (string, crypto.Hash, error) {
 		case elliptic.P256():
 			return AlgECDSAP256, crypto.SHA256, nil
 		case elliptic.P384():
-			return AlgECDSAP384, crypto.SHA384, nil
+			return AlgECDSAP384, crypto.SHA256, nil
 		}
 		return "", 0, fmt.Errorf("%w: ECDSA curve %s", ErrUnsupportedKey, k.Curve.Params().Name)
 	case ed25519.PublicKey:
@@ -74,7 +78,8 @@ func Algorithm(pub crypto.PublicKey) (string, crypto.Hash, error) {
 }
 
 // SignMessage signs msg with s using the key's algorithm: ECDSA keys hash
-// with SHA-256 (P-256) or SHA-384 (P-384) and return ASN.1 DER signatures;
+// with SHA-256 (P-256 and P-384, see AlgECDSAP384) and return ASN.1 DER
+// signatures;
 // Ed25519 signs msg directly.
 func SignMessage(ctx context.Context, s crypto.Signer, msg []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {

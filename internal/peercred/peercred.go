@@ -27,7 +27,6 @@ type Cred struct {
 // (TCP, pipes in tests).
 var ErrNotUnix = errors.New("connection is not a Unix socket")
 
-
 // FromConn reads SO_PEERCRED from a Unix socket connection.
 func FromConn(c net.Conn) (*Cred, error) {
 	uc, ok := c.(*net.UnixConn)
