@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -44,7 +47,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	a.log.Info("signed",
 		zap.String("requestId", rc.id), zap.String("tenant", rc.tenant), zap.Strings("keys", rc.rec.KeyIDs),
 		zap.String("payloadDigest", res.PayloadDigest), zap.Float64("latencyMs", rc.rec.LatencyMS))
-	writeJSON(w, http.StatusOK, proto.SignResponse{
+	body, err := encodeSignResponse(&proto.SignResponse{
 		RequestID:       rc.id,
 		AuditID:         rc.rec.AuditID,
 		Envelope:        res.Envelope,
@@ -53,4 +56,44 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 		PayloadDigest:   res.PayloadDigest,
 		BundleHash:      res.BundleHash,
 	})
+	if err != nil {
+		a.log.Error("encode response", zap.String("requestId", rc.id), zap.Error(err))
+		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "", rc.id))
+		return
+	}
+	w.Header().Set("Content-Type", proto.MediaTypeJSON)
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// encodeSignResponse marshals a response, splicing the bundles in as the
+// canonical bytes they already are: encoding/json would otherwise re-scan
+// and compact every bundle (a measurable share of each request).
+func encodeSignResponse(r *proto.SignResponse) ([]byte, error) {
+	bundles := r.Bundles
+	shell := *r
+	shell.Bundles = []json.RawMessage{}
+	b, err := json.Marshal(&shell)
+	if err != nil {
+		return nil, err
+	}
+	const marker = `"bundles":[]`
+	i := bytes.Index(b, []byte(marker))
+	if i < 0 {
+		return nil, errors.New("encode response: bundles field not found")
+	}
+	n := len(b) + 2
+	for _, x := range bundles {
+		n += len(x) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, b[:i+len(marker)-1]...)
+	for j, x := range bundles {
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, x...)
+	}
+	out = append(out, b[i+len(marker)-1:]...)
+	return append(out, '\n'), nil
 }

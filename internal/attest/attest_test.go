@@ -78,6 +78,14 @@ func TestSignVerifyMulti(t *testing.T) {
 	if len(res.Bundles) != 3 || len(res.Envelope.Signatures) != 3 || len(res.SigningIdentity) != 3 {
 		t.Fatalf("want 3 signatures and bundles, got %+v", res)
 	}
+	all, _ := json.Marshal(res.Bundles)
+	canon, err := Canonicalize(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BundleHash != Digest(canon) {
+		t.Fatal("bundleHash is not the digest of the canonical bundles array")
+	}
 	if res.PayloadDigest != Digest(st) {
 		t.Fatal("payloadDigest mismatch")
 	}

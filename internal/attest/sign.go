@@ -113,15 +113,7 @@ func Sign(ctx context.Context, payload []byte, signers []Signer) (*Result, error
 			BundleHash:       Digest(b),
 		})
 	}
-	all, err := json.Marshal(res.Bundles)
-	if err != nil {
-		return nil, fmt.Errorf("sign: encode bundles: %w", err)
-	}
-	canon, err := Canonicalize(all)
-	if err != nil {
-		return nil, err
-	}
-	res.BundleHash = Digest(canon)
+	res.BundleHash = Digest(canonicalArray(res.Bundles))
 	return res, nil
 }
 
@@ -150,4 +142,24 @@ func BundleJSON(payload, sig []byte, hint string) (json.RawMessage, error) {
 		return nil, fmt.Errorf("encode bundle: %w", err)
 	}
 	return Canonicalize(raw)
+}
+
+// canonicalArray is the RFC 8785 form of a JSON array whose elements are
+// already canonical: the elements in order, comma-separated, no whitespace.
+// (Re-canonicalising the whole array would give the same bytes at the cost
+// of parsing every bundle again.)
+func canonicalArray(elems []json.RawMessage) []byte {
+	n := 2
+	for _, e := range elems {
+		n += len(e) + 1
+	}
+	out := make([]byte, 0, n)
+	out = append(out, '[')
+	for i, e := range elems {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	return append(out, ']')
 }

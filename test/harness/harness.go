@@ -47,6 +47,9 @@ type Options struct {
 	Dir string
 	// EditConfig rewrites the dev config before the agent starts.
 	EditConfig func(cfg string) string
+	// FileAudit uses the agent's own JSON-lines audit log in the state
+	// directory instead of the in-memory one (Audit is then nil).
+	FileAudit bool
 }
 
 // ShortTempDir makes a temporary directory with a path short enough for
@@ -82,9 +85,21 @@ func StartAgent(t testing.TB, o Options) *Agent {
 			t.Fatal(err)
 		}
 	}
-	aud := &audit.Memory{}
+	var aud *audit.Memory
+	var auditor audit.Auditor
+	if !o.FileAudit {
+		aud = &audit.Memory{}
+		auditor = aud
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: aud, Notify: func(string) {}})
+	ready := make(chan struct{})
+	var readyOnce sync.Once
+	notify := func(state string) {
+		if strings.HasPrefix(state, "READY=1") {
+			readyOnce.Do(func() { close(ready) })
+		}
+	}
+	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: auditor, Notify: notify})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -104,6 +119,14 @@ func StartAgent(t testing.TB, o Options) *Agent {
 	h.Admin = &client.Client{Socket: h.AdminSock}
 	go func() { h.done <- a.Run(ctx, ls) }()
 	t.Cleanup(h.Stop)
+	// Wait for READY=1, as systemd would: watchers are set up by then.
+	select {
+	case <-ready:
+	case err := <-h.done:
+		t.Fatalf("agent stopped before ready: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent not ready")
+	}
 	return h
 }
 

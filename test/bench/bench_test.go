@@ -1,0 +1,135 @@
+// Package bench holds the performance benchmarks of issue #2 (never timing
+// assertions). Run them in one process so the ratios compare like with like:
+//
+//	go test -run '^$' -bench . -benchtime 5s ./test/bench
+//
+// (a) BenchmarkNoopOverSocket      GET /healthz on the same HTTP-over-Unix-socket stack
+// (b) BenchmarkInProcessSign       canonicalise + DSSE + bundle with the same file key
+// (c) BenchmarkAgentSign           the agent end to end through the client
+// Target: (c) ≥ 0.7 × 1/(1/a + 1/b) in throughput. All with 1 KiB
+// predicates and 16 concurrent callers. The 16 MiB pair reports MB/s.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stellaops/signer-agent/internal/attest"
+	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+const digestA = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+// request builds a sign request whose canonical statement is about size
+// bytes.
+func request(size int) *proto.SignRequest {
+	overhead := 260
+	fill := size - overhead
+	if fill < 0 {
+		fill = 0
+	}
+	return &proto.SignRequest{
+		Subject:       []proto.Subject{{Name: "registry.example/app", Digest: map[string]string{"sha256": digestA}}},
+		PredicateType: "stella.ops/sbom@v1",
+		Predicate:     json.RawMessage(`{"format":"cyclonedx-1.6","componentCount":412,"filler":"` + strings.Repeat("x", fill) + `"}`),
+	}
+}
+
+// parallel16 runs body from 16 goroutines regardless of GOMAXPROCS.
+func parallel16(b *testing.B, body func(pb *testing.PB)) {
+	p := (16 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)
+	b.SetParallelism(p)
+	b.RunParallel(body)
+}
+
+func BenchmarkNoopOverSocket(b *testing.B) {
+	h := harness.StartAgent(b, harness.Options{FileAudit: true})
+	ctx := context.Background()
+	b.ResetTimer()
+	parallel16(b, func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.Client.Health(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func fileSigner(b *testing.B, h *harness.Agent) attest.Signer {
+	k, err := (&keys.Opener{}).Open(context.Background(), "file:"+h.KeyPEM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { k.Close() })
+	return attest.Signer{ID: "dev", Source: "file", Key: k}
+}
+
+func inProcess(b *testing.B, size int) {
+	h := harness.StartAgent(b, harness.Options{FileAudit: true})
+	s := fileSigner(b, h)
+	body, _ := json.Marshal(request(size))
+	b.SetBytes(int64(len(body)))
+	ctx := context.Background()
+	b.ResetTimer()
+	parallel16(b, func(pb *testing.PB) {
+		for pb.Next() {
+			req, err := proto.DecodeSignRequest(body)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			st, err := attest.BuildStatement(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := attest.Sign(ctx, st, []attest.Signer{s}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func agentSign(b *testing.B, size int) {
+	h := harness.StartAgent(b, harness.Options{FileAudit: true})
+	req := request(size)
+	body, _ := json.Marshal(req)
+	b.SetBytes(int64(len(body)))
+	ctx := context.Background()
+	b.ResetTimer()
+	parallel16(b, func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.Client.SignDSSE(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkInProcessSign(b *testing.B) { inProcess(b, 1024) }
+func BenchmarkAgentSign(b *testing.B)     { agentSign(b, 1024) }
+
+// The 16 MiB pair: MB/s end to end against in-process decode +
+// canonicalise + hash + sign.
+func BenchmarkInProcessSign16MiB(b *testing.B) {
+	if os.Getenv("BENCH_LARGE") == "" {
+		b.Skip("set BENCH_LARGE=1 (make bench does)")
+	}
+	inProcess(b, 16<<20)
+}
+
+func BenchmarkAgentSign16MiB(b *testing.B) {
+	if os.Getenv("BENCH_LARGE") == "" {
+		b.Skip("set BENCH_LARGE=1 (make bench does)")
+	}
+	agentSign(b, 16<<20)
+}
