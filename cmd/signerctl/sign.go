@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/stellaops/signer-agent/proto"
+)
+
+const signHelp = `
+Ask the agent to sign an in-toto Statement v1 and save the DSSE envelope and
+the sigstore bundles it returns.
+
+Subjects, in command-line order (at least one):
+  --subject name=NAME,sha256=HEX[,sha512=HEX]
+      The value is split on ',' first, then each field on its first '=', so
+      a name may contain '=', '@', ':' and '/' but not ','.
+  --artifact FILE [--artifact-name NAME]
+      FILE is hashed locally (SHA-256); the subject's name is the file's base
+      name, or NAME when --artifact-name follows that --artifact.
+
+Outputs:
+  --out-envelope FILE   the standalone DSSE envelope (JSON)
+  --out-bundle PATH     the sigstore bundle(s), byte for byte as the agent
+                        returned them (canonical JSON, so the file's SHA-256
+                        is the signature's bundleHash). With one signature,
+                        PATH is written as given. With several (several
+                        --key), one file per signature: PATH without a
+                        ".json" suffix, plus "-KEYID.json" (for example
+                        --out-bundle att.json --key a --key b writes
+                        att-a.json and att-b.json).
+  --json                print the whole sign response instead of a summary
+
+--credentials FILE reads the JSON object of 'signerctl dev token'
+({opTok, dpopKey, poe, scannerImageDigest}); poe and scannerImageDigest fill
+the request unless given by flag. Secrets from it are never printed.
+`
+
+// cmdSign is `signerctl sign`.
+func (a *app) cmdSign(ctx context.Context, args []string) error {
+	fs := a.flagSet("sign", "sign --predicate FILE --type TYPE (--subject SPEC | --artifact FILE [--artifact-name NAME])... [flags]", signHelp)
+	var (
+		subjects      subjectArgs
+		keyIDs, views stringList
+		predicatePath = fs.String("predicate", "", "predicate JSON object `FILE` (- for stdin)")
+		predType      = fs.String("type", "", "predicate `TYPE`, e.g. stella.ops/sbom@v1")
+		scanner       = fs.String("scanner-digest", "", "scanner image `DIGEST` sha256:HEX (scannerImageDigest)")
+		policyDigest  = fs.String("policy-digest", "", "`DIGEST` sha256:HEX of the policy the report was evaluated under")
+		outEnvelope   = fs.String("out-envelope", "", "write the DSSE envelope JSON to `FILE`")
+		outBundle     = fs.String("out-bundle", "", "write the sigstore bundle(s) to `PATH` (see above)")
+		credsPath     = fs.String("credentials", "", "credentials JSON `FILE` (signerctl dev token)")
+		asJSON        = fs.Bool("json", false, "print the full sign response as JSON")
+	)
+	fs.Func("subject", "`SPEC` name=NAME,sha256=HEX[,sha512=HEX] of a subject (repeatable)", subjects.subjectFlag())
+	fs.Func("artifact", "artifact `FILE` to hash as a subject (repeatable)", subjects.artifactFlag())
+	fs.Func("artifact-name", "subject `NAME` for the preceding --artifact", subjects.artifactNameFlag())
+	fs.Var(&views, "view", "policy `VIEW` (repeatable; needs --policy-digest)")
+	fs.Var(&keyIDs, "key", "signing key `ID` (repeatable: one signature per key; default: the tenant's default key)")
+	a.socketFlag(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *predicatePath == "":
+		return usagef("--predicate is required")
+	case *predType == "":
+		return usagef("--type is required")
+	case len(subjects.list) == 0:
+		return usagef("at least one --subject or --artifact is required")
+	case len(views) > 0 && *policyDigest == "":
+		return usagef("--view needs --policy-digest")
+	}
+	if *scanner != "" {
+		if err := proto.ValidateDigestString(*scanner); err != nil {
+			return usagef("--scanner-digest: %v", err)
+		}
+	}
+	if *policyDigest != "" {
+		if err := proto.ValidateDigestString(*policyDigest); err != nil {
+			return usagef("--policy-digest: %v", err)
+		}
+	}
+
+	req := &proto.SignRequest{PredicateType: *predType, ScannerImageDigest: *scanner}
+	var err error
+	if req.Predicate, err = readPredicate(*predicatePath); err != nil {
+		return err
+	}
+	if req.Subject, err = subjects.resolve(); err != nil {
+		return err
+	}
+	if *policyDigest != "" {
+		req.Policy = &proto.Policy{Digest: *policyDigest, ViewSet: views}
+	}
+	if len(keyIDs) > 0 {
+		req.Options = &proto.SignOptions{KeyIDs: keyIDs}
+	}
+	var creds *credentials
+	if *credsPath != "" {
+		if creds, err = loadCredentials(*credsPath); err != nil {
+			return err
+		}
+		creds.apply(req)
+	}
+	// Check the request before it leaves, for a clear local error.
+	if err := req.Validate(); err != nil {
+		return err
+	}
+
+	c := a.client()
+	c.Authorize = creds.authorize()
+	resp, err := c.SignDSSE(ctx, req)
+	if err != nil {
+		return err
+	}
+	var written []string
+	if *outEnvelope != "" {
+		b, err := json.Marshal(resp.Envelope)
+		if err != nil {
+			return fmt.Errorf("encode envelope: %w", err)
+		}
+		if err := os.WriteFile(*outEnvelope, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write envelope: %w", err)
+		}
+		written = append(written, "envelope:      "+*outEnvelope)
+	}
+	if *outBundle != "" {
+		paths, err := writeBundles(*outBundle, resp)
+		if err != nil {
+			return err
+		}
+		for i, p := range paths {
+			written = append(written, fmt.Sprintf("bundle:        %s (key %s)", p, keyIDAt(resp, i)))
+		}
+	}
+	if *asJSON {
+		return printJSON(a.stdout, resp)
+	}
+	printSignSummary(a.stdout, resp, written)
+	if *outEnvelope == "" && *outBundle == "" {
+		fmt.Fprintln(a.stderr, "signerctl: note: no --out-envelope, --out-bundle or --json: the signature was not saved")
+	}
+	return nil
+}
+
+// readPredicate reads the predicate file and checks that it is one JSON
+// object whose numbers survive canonicalisation.
+func readPredicate(path string) (json.RawMessage, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("predicate: %w", err)
+	}
+	if err := proto.CheckJSONObject(b); err != nil {
+		return nil, fmt.Errorf("predicate %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// bundlePaths names the bundle files for --out-bundle PATH: PATH itself for
+// one bundle, else PATH minus ".json" plus "-KEYID.json" per signature (key
+// ids are reduced to [A-Za-z0-9._-]; a repeated name gets "-N" added).
+func bundlePaths(path string, keyIDs []string) []string {
+	if len(keyIDs) == 1 {
+		return []string{path}
+	}
+	base := strings.TrimSuffix(path, ".json")
+	used := map[string]bool{}
+	out := make([]string, len(keyIDs))
+	for i, id := range keyIDs {
+		p := base + "-" + safeName(id) + ".json"
+		for n := 2; used[p]; n++ {
+			p = fmt.Sprintf("%s-%s-%d.json", base, safeName(id), n)
+		}
+		used[p] = true
+		out[i] = p
+	}
+	return out
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+func safeName(id string) string {
+	s := unsafeName.ReplaceAllString(id, "_")
+	if s == "" || s == "." || s == ".." {
+		s = "key"
+	}
+	return s
+}
+
+// writeBundles writes each bundle exactly as received.
+func writeBundles(path string, resp *proto.SignResponse) ([]string, error) {
+	if len(resp.Bundles) == 0 {
+		return nil, fmt.Errorf("the agent returned no bundle")
+	}
+	ids := make([]string, len(resp.Bundles))
+	for i := range ids {
+		ids[i] = keyIDAt(resp, i)
+	}
+	paths := bundlePaths(path, ids)
+	for i, p := range paths {
+		if err := os.WriteFile(p, resp.Bundles[i], 0o644); err != nil {
+			return nil, fmt.Errorf("write bundle: %w", err)
+		}
+	}
+	return paths, nil
+}
+
+// keyIDAt is the key id of the i-th signature (bundles, envelope
+// signatures and signing identities share one order).
+func keyIDAt(resp *proto.SignResponse, i int) string {
+	if i < len(resp.SigningIdentity) && resp.SigningIdentity[i].KeyID != "" {
+		return resp.SigningIdentity[i].KeyID
+	}
+	if i < len(resp.Envelope.Signatures) && resp.Envelope.Signatures[i].KeyID != "" {
+		return resp.Envelope.Signatures[i].KeyID
+	}
+	return fmt.Sprintf("sig%d", i+1)
+}
+
+func printSignSummary(w io.Writer, resp *proto.SignResponse, written []string) {
+	fmt.Fprintf(w, "requestId:     %s\n", resp.RequestID)
+	if resp.AuditID != "" {
+		fmt.Fprintf(w, "auditId:       %s\n", resp.AuditID)
+	}
+	fmt.Fprintf(w, "payloadDigest: %s\n", resp.PayloadDigest)
+	fmt.Fprintf(w, "bundleHash:    %s\n", resp.BundleHash)
+	for _, si := range resp.SigningIdentity {
+		fmt.Fprintf(w, "signature:     key %s (%s, %s, %s)\n", si.KeyID, si.Mode, si.KeySource, si.Algorithm)
+	}
+	if q := resp.Quota; q != nil {
+		fmt.Fprintf(w, "quota:         plan %s, %d left today\n", q.Plan, q.RemainingToday)
+	}
+	for _, l := range written {
+		fmt.Fprintln(w, l)
+	}
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
