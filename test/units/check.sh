@@ -120,6 +120,29 @@ mv "$tmp/signer-agent.staged" "$root/usr/bin/signer-agent"
 grep -q '/usr/bin/signer-agent' <<<"$out" ||
 	fail "control run: verify did not notice a missing /usr/bin/signer-agent; the staged root is not being used"
 
+# The contract of SPEC §3/§13 that verify cannot know about.
+require_line() { # unit line
+	grep -qxF -- "$2" "$units_src/$1" || fail "$1 must contain the line '$2' (SPEC §3/§13)"
+}
+require_line signer-agent.socket 'ListenStream=/run/signer-agent/api.sock'
+require_line signer-agent.socket 'FileDescriptorName=api'
+require_line signer-agent.socket 'SocketMode=0660'
+require_line signer-agent.socket 'SocketGroup=signer-clients'
+require_line signer-agent.socket 'Service=signer-agent.service'
+require_line signer-agent-admin.socket 'ListenStream=/run/signer-agent/admin.sock'
+require_line signer-agent-admin.socket 'FileDescriptorName=admin'
+require_line signer-agent-admin.socket 'SocketMode=0600'
+require_line signer-agent-admin.socket 'Service=signer-agent.service'
+require_line signer-agent.service 'Type=notify'
+require_line signer-agent.service 'ExecStart=/usr/bin/signer-agent --config /etc/signer-agent/config.yaml'
+require_line signer-agent.service 'ExecReload=/bin/kill -HUP $MAINPID'
+require_line signer-agent.service 'User=signer-agent'
+grep -qE '^WatchdogSec=[1-9]' "$units_src/signer-agent.service" ||
+	fail "signer-agent.service must set a WatchdogSec= (SPEC §13)"
+if grep -qE '^RuntimeDirectory=' "$units_src/signer-agent.service"; then
+	fail "signer-agent.service must not use RuntimeDirectory=: it would delete the socket units' sockets in /run/signer-agent on stop"
+fi
+
 # --- 2. systemd-analyze security --------------------------------------------------
 # --offline=true reads the unit file instead of asking PID 1; --threshold is on
 # the 0..100 scale (20 = 2.0), the printed figure is divided by 10.
