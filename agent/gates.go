@@ -114,9 +114,9 @@ func (a *Agent) peerGate(_ context.Context, rc *requestContext) *Denial {
 		return deny(proto.CodePeerNotAllowed, "caller identity unknown", "no peer credentials on connection")
 	}
 	allow := a.peerAllow(rc.snap.cfg, rc.socket)
-	if !allow.Allows(rc.peer.UID, rc.peer.GID) {
+	if !allow.Allows(rc.peer.UID, rc.peer.GID, rc.peer.Groups) {
 		return deny(proto.CodePeerNotAllowed, "caller is not allowed on this socket",
-			fmt.Sprintf("uid %d gid %d pid %d not in %s allowlist", rc.peer.UID, rc.peer.GID, rc.peer.PID, rc.socket))
+			fmt.Sprintf("uid %d gid %d groups %v pid %d not in %s allowlist", rc.peer.UID, rc.peer.GID, rc.peer.Groups, rc.peer.PID, rc.socket))
 	}
 	return nil
 }

@@ -87,8 +87,9 @@ type Transport struct {
 }
 
 // Peers is the SO_PEERCRED allowlist of the api socket: a caller is allowed
-// when its uid is in UIDs or its gid is in GIDs. With Allow unset the agent's
-// own uid and root are allowed; an explicitly empty list allows nobody.
+// when its uid is in UIDs, or its primary gid or one of its supplementary
+// groups (SO_PEERGROUPS) is in GIDs. With Allow unset the agent's own uid and
+// root are allowed; an explicitly empty list allows nobody.
 type Peers struct {
 	Allow *PeerAllow `yaml:"allow"`
 	// Admin is the allowlist of the admin socket (default: root and the
@@ -102,8 +103,9 @@ type PeerAllow struct {
 	GIDs []uint32 `yaml:"gids"`
 }
 
-// Allows reports whether a peer with uid/gid is allowed.
-func (p *PeerAllow) Allows(uid, gid uint32) bool {
+// Allows reports whether a peer with uid, primary gid and supplementary
+// groups is allowed.
+func (p *PeerAllow) Allows(uid, gid uint32, groups []uint32) bool {
 	for _, u := range p.UIDs {
 		if u == uid {
 			return true
@@ -112,6 +114,11 @@ func (p *PeerAllow) Allows(uid, gid uint32) bool {
 	for _, g := range p.GIDs {
 		if g == gid {
 			return true
+		}
+		for _, sg := range groups {
+			if g == sg {
+				return true
+			}
 		}
 	}
 	return false

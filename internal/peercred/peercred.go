@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +19,10 @@ type Cred struct {
 	UID uint32 `json:"uid"`
 	GID uint32 `json:"gid"`
 	PID int32  `json:"pid"`
+	// Groups are the peer's supplementary groups (SO_PEERGROUPS), so a
+	// caller that is in the socket's group as a supplementary member
+	// matches a gid rule.
+	Groups []uint32 `json:"groups,omitempty"`
 	// Exe is the peer's executable path, best effort (empty when /proc is
 	// hidden or the process has gone).
 	Exe string `json:"exe,omitempty"`
@@ -38,16 +43,20 @@ func FromConn(c net.Conn) (*Cred, error) {
 		return nil, fmt.Errorf("peer credentials: %w", err)
 	}
 	var ucred *unix.Ucred
+	var groups []uint32
 	var serr error
 	if err := raw.Control(func(fd uintptr) {
 		ucred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if serr == nil {
+			groups, serr = peerGroups(int(fd))
+		}
 	}); err != nil {
 		return nil, fmt.Errorf("peer credentials: %w", err)
 	}
 	if serr != nil {
 		return nil, fmt.Errorf("peer credentials: %w", serr)
 	}
-	cr := &Cred{UID: ucred.Uid, GID: ucred.Gid, PID: ucred.Pid}
+	cr := &Cred{UID: ucred.Uid, GID: ucred.Gid, PID: ucred.Pid, Groups: groups}
 	if ucred.Pid > 0 {
 		if exe, err := os.Readlink("/proc/" + strconv.Itoa(int(ucred.Pid)) + "/exe"); err == nil {
 			cr.Exe = exe
@@ -67,4 +76,27 @@ func WithCred(ctx context.Context, c *Cred) context.Context {
 func FromContext(ctx context.Context) *Cred {
 	c, _ := ctx.Value(ctxKey{}).(*Cred)
 	return c
+}
+
+// peerGroups reads SO_PEERGROUPS: the supplementary groups of the peer at
+// connect time (Linux ≥ 4.13), as an array of gid_t.
+func peerGroups(fd int) ([]uint32, error) {
+	n := 32
+	for {
+		buf := make([]uint32, n)
+		size := uint32(n * 4)
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&size)), 0)
+		switch errno {
+		case 0:
+			return buf[:size/4], nil
+		case unix.ERANGE:
+			if int(size/4) <= n || n >= 1<<16 {
+				return nil, fmt.Errorf("SO_PEERGROUPS: %w", errno)
+			}
+			n = int(size / 4)
+		default:
+			return nil, fmt.Errorf("SO_PEERGROUPS: %w", errno)
+		}
+	}
 }

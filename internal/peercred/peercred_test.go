@@ -38,6 +38,10 @@ func TestFromConn(t *testing.T) {
 	if cr.UID != uint32(os.Getuid()) || cr.GID != uint32(os.Getgid()) || cr.PID != int32(os.Getpid()) {
 		t.Fatalf("got %+v, want uid %d gid %d pid %d", cr, os.Getuid(), os.Getgid(), os.Getpid())
 	}
+	want, _ := os.Getgroups()
+	if len(cr.Groups) != len(want) {
+		t.Fatalf("groups %v, want %v", cr.Groups, want)
+	}
 	if cr.Exe == "" {
 		t.Fatal("exe not resolved")
 	}
