@@ -34,7 +34,7 @@ func openMemory(uri string) (Key, error) {
 	}
 	key, err := NewMemoryKey(q["alg"])
 	if err != nil {
-		return nil, fmt.Errorf("memory key %q: %w", u.Opaque, err)
+		return nil, fmt.Errorf("memory key %s: %w", u.Opaque, err)
 	}
 	return key, nil
 }

@@ -102,17 +102,21 @@ func testAlgorithm(t *testing.T, k keys.Key) {
 	if err != nil {
 		t.Fatalf("Algorithm(Public()): %v", err)
 	}
-	want := map[string]crypto.Hash{
-		keys.AlgECDSAP256: crypto.SHA256,
-		keys.AlgECDSAP384: crypto.SHA384,
-		keys.AlgEd25519:   0,
-	}
-	wh, ok := want[alg]
-	if !ok {
-		t.Fatalf("algorithm %q is not one the agent signs with", alg)
-	}
-	if h != wh {
-		t.Errorf("algorithm %s: hash %v, want %v", alg, h, wh)
+	switch pub := k.Public().(type) {
+	case *ecdsa.PublicKey:
+		want := map[string]string{"P-256": keys.AlgECDSAP256, "P-384": keys.AlgECDSAP384}[pub.Curve.Params().Name]
+		if alg != want || want == "" {
+			t.Errorf("ECDSA %s key: algorithm %q, want %q", pub.Curve.Params().Name, alg, want)
+		}
+		if h != crypto.SHA256 && h != crypto.SHA384 {
+			t.Errorf("algorithm %s: digest %v, want SHA-256 or SHA-384", alg, h)
+		}
+	case ed25519.PublicKey:
+		if alg != keys.AlgEd25519 || h != 0 {
+			t.Errorf("Ed25519 key: algorithm %q with digest %v, want %q with none", alg, h, keys.AlgEd25519)
+		}
+	default:
+		t.Fatalf("public key %T is not one the agent signs with", pub)
 	}
 	if _, err := keys.PublicKeyHint(k.Public()); err != nil {
 		t.Errorf("PublicKeyHint: %v", err)
@@ -220,45 +224,39 @@ func testConcurrent(t *testing.T, k keys.Key) {
 }
 
 // testWrongHash asks the key to sign digests that do not fit its
-// algorithm. Every backend can check the SignerOpts in Go before reaching
-// its device, so every backend must refuse.
+// algorithm (keys.Algorithm names the one digest it signs). Every backend
+// can check the SignerOpts in Go before reaching its device, so every
+// backend must refuse.
 func testWrongHash(t *testing.T, k keys.Key) {
-	alg, _, err := keys.Algorithm(k.Public())
+	alg, want, err := keys.Algorithm(k.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg := []byte("wrong hash")
-	s256 := sha256.Sum256(msg)
-	s384 := sha512.Sum384(msg)
-	s512 := sha512.Sum512(msg)
+	digests := map[crypto.Hash][]byte{0: msg}
+	for _, h := range []crypto.Hash{crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+		d := h.New()
+		d.Write(msg)
+		digests[h] = d.Sum(nil)
+	}
 	type attempt struct {
 		name   string
 		digest []byte
 		opts   crypto.SignerOpts
 	}
 	var attempts []attempt
-	switch alg {
-	case keys.AlgECDSAP256:
-		attempts = []attempt{
-			{"SHA-512 digest", s512[:], crypto.SHA512},
-			{"SHA-384 digest", s384[:], crypto.SHA384},
-			{"message without hash", msg, crypto.Hash(0)},
-			{"SHA-256 opts with a 48-byte digest", s384[:], crypto.SHA256},
+	for _, h := range []crypto.Hash{0, crypto.SHA256, crypto.SHA384, crypto.SHA512} {
+		if h != want {
+			attempts = append(attempts, attempt{fmt.Sprintf("%s digest", hashName(h)), digests[h], h})
 		}
-	case keys.AlgECDSAP384:
-		attempts = []attempt{
-			{"SHA-256 digest", s256[:], crypto.SHA256},
-			{"SHA-512 digest", s512[:], crypto.SHA512},
-			{"message without hash", msg, crypto.Hash(0)},
-			{"SHA-384 opts with a 32-byte digest", s256[:], crypto.SHA384},
+	}
+	if want != 0 {
+		// The right hash named, a digest of the wrong length given.
+		other := crypto.SHA512
+		if want == crypto.SHA512 {
+			other = crypto.SHA256
 		}
-	case keys.AlgEd25519:
-		attempts = []attempt{
-			{"SHA-256 digest", s256[:], crypto.SHA256},
-			{"Ed25519ph (SHA-512 digest)", s512[:], crypto.SHA512},
-		}
-	default:
-		t.Fatalf("unexpected algorithm %q", alg)
+		attempts = append(attempts, attempt{fmt.Sprintf("%s-labelled %s digest", hashName(want), hashName(other)), digests[other], want})
 	}
 	for _, a := range attempts {
 		if sig, err := k.Sign(nil, a.digest, a.opts); err == nil {
@@ -273,6 +271,13 @@ func testWrongHash(t *testing.T, k keys.Key) {
 	if err := Verify(k.Public(), msg, sig); err != nil {
 		t.Error(err)
 	}
+}
+
+func hashName(h crypto.Hash) string {
+	if h == 0 {
+		return "unhashed"
+	}
+	return h.String()
 }
 
 func testCloseIdempotent(t *testing.T, k keys.Key) {
