@@ -9,7 +9,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
 COSIGN_VERSION := v3.1.3
 # Debian packages the tests need (later issues add softhsm2, swtpm, …).
-DEB_PACKAGES := systemd
+DEB_PACKAGES := systemd openssl util-linux
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 

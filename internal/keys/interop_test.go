@@ -23,6 +23,9 @@ import (
 // bin/cosign (built by `make tools`).
 func cosignBinary(t *testing.T) string {
 	t.Helper()
+	if p := os.Getenv("SIGNER_AGENT_COSIGN"); p != "" {
+		return p
+	}
 	if p := os.Getenv("COSIGN"); p != "" {
 		return p
 	}
@@ -34,7 +37,7 @@ func cosignBinary(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("cosign not found: set COSIGN, put it on PATH, or build bin/cosign")
+	t.Fatal("cosign not found: run `make tools` (or set SIGNER_AGENT_COSIGN)")
 	return ""
 }
 
@@ -134,7 +137,7 @@ func TestCosignImportedKey(t *testing.T) {
 func TestOpenSSLKeys(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl not on PATH")
+		t.Fatal("openssl not on PATH: apt-get install openssl (make deps does)")
 	}
 	const password = "openssl-password-88c1"
 	dir := t.TempDir()
