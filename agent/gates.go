@@ -137,7 +137,7 @@ func (a *Agent) peerAllow(cfg *config.Config, s socketKind) *config.PeerAllow {
 // request strictly and builds the canonical statement.
 func bodyGate(_ context.Context, rc *requestContext) *Denial {
 	max := rc.snap.cfg.Transport.MaxBodyBytes
-	body, err := io.ReadAll(io.LimitReader(rc.r.Body, max+1))
+	body, err := readBody(rc.r, max)
 	if err != nil {
 		return deny(proto.CodeInvalidRequest, "could not read request body", "read body: "+err.Error())
 	}
@@ -214,4 +214,17 @@ func (a *Agent) policyGate(_ context.Context, rc *requestContext) *Denial {
 		rc.rec.KeySources = append(rc.rec.KeySources, k.source)
 	}
 	return nil
+}
+
+// readBody reads at most max+1 bytes of the body, in one allocation when
+// the request declares its length.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= max {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, max+1))
 }

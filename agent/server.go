@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -180,9 +181,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "", w.Header().Get(proto.HeaderRequestID)))
 		return
 	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", proto.MediaTypeJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
 func retryAfterSeconds(d time.Duration) string {

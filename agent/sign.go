@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -44,7 +45,9 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 		a.refuse(ctx, w, rc, gateAudit, d)
 		return
 	}
-	a.log.Info("signed",
+	// Each decision is in the audit log; the success line is debug-level
+	// so the log does not duplicate the audit at request rate.
+	a.log.Debug("signed",
 		zap.String("requestId", rc.id), zap.String("tenant", rc.tenant), zap.Strings("keys", rc.rec.KeyIDs),
 		zap.String("payloadDigest", res.PayloadDigest), zap.Float64("latencyMs", rc.rec.LatencyMS))
 	body, err := encodeSignResponse(&proto.SignResponse{
@@ -62,6 +65,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 		return
 	}
 	w.Header().Set("Content-Type", proto.MediaTypeJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }

@@ -289,7 +289,15 @@ func decodeJSON(resp *http.Response, limit int64, out any) error {
 		return fmt.Errorf("signer-agent: %s %s: HTTP %d with content type %q, want %s",
 			req.Method, req.URL.Path, resp.StatusCode, ct, proto.MediaTypeJSON)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	var b []byte
+	var err error
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		// Sized by the agent's Content-Length: one allocation, one read.
+		b = make([]byte, n)
+		_, err = io.ReadFull(resp.Body, b)
+	} else {
+		b, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	}
 	if err != nil {
 		return fmt.Errorf("signer-agent: %s %s: read response: %w", req.Method, req.URL.Path, err)
 	}

@@ -3,15 +3,12 @@ package attest
 import (
 	"context"
 	"crypto"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
-	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/proto"
@@ -118,30 +115,52 @@ func Sign(ctx context.Context, payload []byte, signers []Signer) (*Result, error
 }
 
 // BundleJSON builds a sigstore bundle v0.3 for one DSSE signature made with a
-// public key (no certificate, no tlog entries) and returns its canonical JSON.
-// The signature's keyid inside the bundle is empty: cosign v3 rejects other
-// values.
+// public key (no certificate, no tlog entries) and returns its RFC 8785
+// canonical JSON. The signature's keyid inside the bundle is empty (omitted):
+// cosign v3 rejects other values.
+//
+// The bytes are written directly: every value is a constant or standard
+// base64, so no escaping applies and the member order below is the RFC 8785
+// order. TestBundleJSONMatchesProtobufSpecs checks the output byte for byte
+// against the protobuf-specs types marshalled with protojson and
+// canonicalised with jcs, which is what this replaces on the hot path (it
+// cost a tenth of each request).
 func BundleJSON(payload, sig []byte, hint string) (json.RawMessage, error) {
-	b := &protobundle.Bundle{
-		MediaType: proto.MediaTypeBundle,
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content: &protobundle.VerificationMaterial_PublicKey{
-				PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint},
-			},
-		},
-		Content: &protobundle.Bundle_DsseEnvelope{
-			DsseEnvelope: &protodsse.Envelope{
-				Payload:     payload,
-				PayloadType: proto.PayloadTypeInToto,
-				Signatures:  []*protodsse.Signature{{Sig: sig, Keyid: ""}},
-			},
-		},
+	if len(payload) == 0 || len(sig) == 0 || hint == "" {
+		// proto3 JSON omits empty fields; the agent never emits them.
+		return nil, fmt.Errorf("encode bundle: empty payload, signature or hint")
 	}
-	raw, err := protojson.Marshal(b)
-	if err != nil {
-		return nil, fmt.Errorf("encode bundle: %w", err)
+	if !isStdBase64(hint) {
+		return nil, fmt.Errorf("encode bundle: public key hint is not standard base64")
 	}
-	return Canonicalize(raw)
+	enc := base64.StdEncoding
+	n := len(bundlePrefix) + enc.EncodedLen(len(payload)) + len(bundleMid1) + enc.EncodedLen(len(sig)) + len(bundleMid2) + len(hint) + len(bundleSuffix)
+	out := make([]byte, 0, n)
+	out = append(out, bundlePrefix...)
+	out = enc.AppendEncode(out, payload)
+	out = append(out, bundleMid1...)
+	out = enc.AppendEncode(out, sig)
+	out = append(out, bundleMid2...)
+	out = append(out, hint...)
+	out = append(out, bundleSuffix...)
+	return out, nil
+}
+
+const (
+	bundlePrefix = `{"dsseEnvelope":{"payload":"`
+	bundleMid1   = `","payloadType":"` + proto.PayloadTypeInToto + `","signatures":[{"sig":"`
+	bundleMid2   = `"}]},"mediaType":"` + proto.MediaTypeBundle + `","verificationMaterial":{"publicKey":{"hint":"`
+	bundleSuffix = `"}}}`
+)
+
+func isStdBase64(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalArray is the RFC 8785 form of a JSON array whose elements are
