@@ -104,6 +104,7 @@ func startActivated(t *testing.T) *activated {
 	cmd := exec.Command("systemd-socket-activate",
 		"-l", api, "-l", admin, "--fdname=api:admin",
 		"-E", "NOTIFY_SOCKET="+n.path,
+		"-E", "WATCHDOG_USEC=400000", // 0.4 s: pings every 0.2 s
 		bin, "--config", cfg)
 	logf, _ := os.Create(filepath.Join(dir, "agent.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -152,6 +153,7 @@ func TestSocketActivation(t *testing.T) {
 	if !strings.Contains(strings.Join(ready, "\n"), "STATUS=") {
 		t.Errorf("READY without STATUS: %q", ready)
 	}
+	a.notify.waitFor(t, "WATCHDOG=1")
 	if _, err := a.client.SignDSSE(ctx, signReq("stella.ops/sbom@v1")); err != nil {
 		t.Fatal(err)
 	}
@@ -224,12 +226,13 @@ func TestSocketActivation(t *testing.T) {
 }
 
 // slowSign sends a sign request whose body arrives in two parts, 700 ms
-// apart, so the request is in flight when SIGTERM lands. The first part is
-// larger than the client's write buffer, so the agent has read the headers
-// (the request is active, not a new connection) before the signal.
+// apart, so the request is in flight when SIGTERM lands. The first part
+// (512 KiB) is larger than the Unix socket's send buffer, so its write only
+// returns once the agent has accepted the connection and is reading the
+// body: the request is active, not a connection waiting in the backlog.
 func slowSign(ctx context.Context, a *activated, started chan<- struct{}) error {
 	req0 := signReq("stella.ops/sbom@v1")
-	req0.Predicate = json.RawMessage(`{"filler":"` + strings.Repeat("f", 64<<10) + `"}`)
+	req0.Predicate = json.RawMessage(`{"filler":"` + strings.Repeat("f", 1<<20) + `"}`)
 	body, _ := json.Marshal(req0)
 	pr, pw := io.Pipe()
 	go func() {
