@@ -50,6 +50,8 @@ type Agent struct {
 	notify  func(string)
 	now     func() time.Time
 
+	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
+
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
 	status   atomic.Value // string: last STATUS= text
@@ -82,8 +84,14 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.nonceKey = newNonceKey()
+	v, _, err := a.verifierFor(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
 	ks, err := openKeys(ctx, a.opener, cfg, nil)
 	if err != nil {
+		_ = v.Close()
 		return nil, err
 	}
 	if a.auditor == nil {
@@ -92,11 +100,12 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 			for _, e := range ks {
 				_ = e.key.Close()
 			}
+			_ = v.Close()
 			return nil, err
 		}
 		a.auditor = j
 	}
-	a.snap.Store(newSnapshot(cfg, ks))
+	a.snap.Store(newSnapshot(cfg, v, ks))
 	a.setStatus(fmt.Sprintf("serving; config %s; %d keys", cfg.Path(), len(ks)))
 	return a, nil
 }
@@ -140,11 +149,18 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	old := a.snap.Load()
-	ks, err := openKeys(ctx, a.opener, cfg, old.keys)
+	v, reused, err := a.verifierFor(ctx, cfg, old)
 	if err != nil {
 		return err
 	}
-	next := newSnapshot(cfg, ks)
+	ks, err := openKeys(ctx, a.opener, cfg, old.keys)
+	if err != nil {
+		if !reused {
+			_ = v.Close()
+		}
+		return err
+	}
+	next := newSnapshot(cfg, v, ks)
 	a.snap.Store(next)
 	old.retire()
 	go func() {

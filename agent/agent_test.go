@@ -149,6 +149,11 @@ func TestBadRequests(t *testing.T) {
 			req, _ := http.NewRequest(method, "http://signer-agent"+path, strings.NewReader(c.body))
 			req.Host = host
 			req.Header.Set("Content-Type", "application/json")
+			if c.agent == nil { // the peer-denying agent refuses the nonce fetch too
+				for k, v := range a.AuthHeaders(t, a.Creds, method, path) {
+					req.Header[k] = v
+				}
+			}
 			for k, v := range c.header {
 				req.Header.Set(k, v)
 			}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"text/template"
 
+	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/internal/keys"
 )
 
@@ -37,8 +38,14 @@ listen:
   admin:
     path: {{.Dir}}/admin.sock
     mode: "0600"
-tenancy:
-  defaultTenant: dev
+# The dev Authority (authority/issuer.jwk signs tokens; signerctl dev token
+# mints them). The request's tenant is the token's tid.
+authority:
+  issuer: {{.Issuer}}
+  installation: {{.Installation}}
+  jwksFile: {{.Dir}}/authority/jwks.json
+dpop:
+  nonceRequired: true
 tenants:
   - id: dev
     defaultKey: dev
@@ -84,10 +91,14 @@ func SetupDev(dir string) (string, error) {
 	} else if err != nil {
 		return "", fmt.Errorf("dev key: %w", err)
 	}
+	if err := devauth.Setup(abs); err != nil {
+		return "", err
+	}
 	cfgPath := filepath.Join(abs, "config.yaml")
 	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
 		var buf bytes.Buffer
-		if err := devConfig.Execute(&buf, map[string]any{"Dir": abs, "Predicates": DevPredicateTypes}); err != nil {
+		if err := devConfig.Execute(&buf, map[string]any{"Dir": abs, "Predicates": DevPredicateTypes,
+			"Issuer": devauth.Issuer, "Installation": devauth.Installation}); err != nil {
 			return "", err
 		}
 		if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {

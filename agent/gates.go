@@ -10,6 +10,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/peercred"
 	"github.com/stellaops/signer-agent/proto"
@@ -71,6 +72,8 @@ type requestContext struct {
 	peer    *peercred.Cred
 	snap    *snapshot
 	tenant  string
+	token   string
+	claims  *auth.Claims
 
 	body      []byte
 	req       *proto.SignRequest

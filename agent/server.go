@@ -77,21 +77,14 @@ func (a *Agent) adminHandler() http.Handler {
 
 // signGates is the sign pipeline after transport and peer (SPEC §15):
 // OpTok → DPoP → body → entitlement → release → quotas → policy. The
-// authentication, entitlement, release and quota gates arrive with their
-// issues; until then the tenant is the configured default.
+// entitlement, release and quota gates arrive with their issues.
 func (a *Agent) signGates() []gate {
 	return []gate{
-		{"tenant", a.tenantGate},
+		{gateOpTok, a.optokGate},
+		{gateDPoP, a.dpopGate},
 		{gateBody, bodyGate},
 		{gatePolicy, a.policyGate},
 	}
-}
-
-// tenantGate assigns the configured default tenant (until OpTok's tid).
-func (a *Agent) tenantGate(_ context.Context, rc *requestContext) *Denial {
-	rc.tenant = rc.snap.cfg.Tenancy.DefaultTenant
-	rc.rec.Tenant = rc.tenant
-	return nil
 }
 
 // dispatch runs the common gates (transport, peer) for every request,
@@ -118,6 +111,10 @@ func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler 
 		w.Header().Set(proto.HeaderRequestID, rc.id)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if sock == socketAPI && snap.auth != nil {
+			// Every api response carries the current DPoP nonce.
+			w.Header().Set(proto.HeaderDPoPNonce, snap.auth.Nonce())
+		}
 
 		ctx := r.Context()
 		if g, d := runGates(ctx, rc, common); d != nil {

@@ -3,6 +3,7 @@ package agent
 import (
 	"sync"
 
+	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/config"
 )
 
@@ -11,6 +12,7 @@ import (
 // retires the old, whose keys are closed once its last request releases it.
 type snapshot struct {
 	cfg        *config.Config
+	auth       *auth.Verifier
 	keys       map[string]*keyEntry
 	predicates map[string]map[string]bool // tenant -> allowed predicate types
 	defaultFor map[string]bool            // key ids that are some tenant's default
@@ -21,9 +23,10 @@ type snapshot struct {
 	done    chan struct{}
 }
 
-func newSnapshot(cfg *config.Config, ks map[string]*keyEntry) *snapshot {
+func newSnapshot(cfg *config.Config, v *auth.Verifier, ks map[string]*keyEntry) *snapshot {
 	s := &snapshot{
 		cfg:        cfg,
+		auth:       v,
 		keys:       ks,
 		predicates: map[string]map[string]bool{},
 		defaultFor: map[string]bool{},
@@ -74,8 +77,12 @@ func (s *snapshot) retire() {
 	}
 }
 
-// closeKeys closes the snapshot's keys that next does not reuse.
+// closeKeys closes the snapshot's keys (and verifier) that next does not
+// reuse.
 func (s *snapshot) closeKeys(next *snapshot) {
+	if s.auth != nil && (next == nil || next.auth != s.auth) {
+		_ = s.auth.Close()
+	}
 	keep := map[any]bool{}
 	if next != nil {
 		for _, e := range next.keys {

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,11 +51,35 @@ type Client struct {
 	// custom transports). It is called for each new connection.
 	Dial func(ctx context.Context) (net.Conn, error)
 
+	// Token, if set, supplies the OpTok. Every request then carries
+	// "Authorization: DPoP <token>" and a fresh DPoP proof signed with
+	// DPoPKey (RFC 9449); the client learns the agent's DPoP-Nonce from
+	// every response and, when the agent answers use_dpop_nonce, retries
+	// the request once with the new nonce. Token without DPoPKey is an
+	// error on every call: an unbound token is never sent.
+	Token TokenSource
+
+	// DPoPKey signs the DPoP proofs: an ECDSA P-256 key (ES256) or an
+	// Ed25519 key (EdDSA), in software or behind any crypto.Signer (HSM,
+	// TPM). Its public key is embedded in each proof; its thumbprint
+	// (JWKThumbprint) must be the token's cnf.jkt. Other key types are an
+	// error on every call. Credentials.Apply sets Token and DPoPKey.
+	DPoPKey crypto.Signer
+
+	// HTUBase is the URL put in front of the request path in each proof's
+	// htu claim; it must match the agent's configured base. Empty means
+	// DefaultHTUBase ("http://signer-agent"). It must be an http or https
+	// URL without user info, query or fragment; a trailing slash is
+	// dropped.
+	HTUBase string
+
 	// Authorize, if set, is called with each fully built request just
-	// before it is sent, to add credentials (for example DPoP headers).
-	// req.Method and req.URL ("http://signer-agent" + path) are final;
-	// the body can be re-read through req.GetBody. An error aborts the
-	// call. Origin and Referer headers are removed after it runs.
+	// before it is sent (again for the nonce retry), to add credentials or
+	// other headers. It runs after the Token and DPoP headers are set and
+	// may replace them. req.Method and req.URL ("http://signer-agent" +
+	// path) are final; the body can be re-read through req.GetBody. An
+	// error aborts the call. Origin and Referer headers are removed after
+	// it runs.
 	Authorize func(req *http.Request) error
 
 	// Timeout bounds each call when the context has no earlier deadline.
@@ -67,6 +92,8 @@ type Client struct {
 	where   string // for transport error messages
 	tr      *http.Transport
 	hc      *http.Client
+	dpop    *dpopProver // nil unless Token is set
+	nonce   nonceCache  // the agent's latest DPoP-Nonce
 }
 
 func (c *Client) init() error {
@@ -105,8 +132,28 @@ func (c *Client) init() error {
 				return http.ErrUseLastResponse
 			},
 		}
+		c.initErr = c.initDPoP()
 	})
 	return c.initErr
+}
+
+// initDPoP checks Token, DPoPKey and HTUBase and prepares the prover.
+func (c *Client) initDPoP() error {
+	switch {
+	case c.Token == nil && c.DPoPKey == nil:
+		return nil
+	case c.DPoPKey == nil:
+		return errors.New("signer-agent: Client.Token is set but Client.DPoPKey is not: " +
+			"OpToks are DPoP-bound and are never sent without a proof")
+	}
+	p, err := newDPoPProver(c.DPoPKey, c.HTUBase)
+	if err != nil {
+		return err
+	}
+	if c.Token != nil {
+		c.dpop = p
+	}
+	return nil
 }
 
 // CloseIdleConnections closes connections kept open for reuse.
@@ -199,6 +246,10 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, lim
 // exchange builds, authorizes and sends a request, hands the response to
 // handle and then drains and closes the body. Transport failures are
 // wrapped with the method, path and socket.
+//
+// With a Token, the request carries the OpTok and a DPoP proof; a 401
+// use_dpop_nonce answer that brings a new DPoP-Nonce is retried once, with
+// the body replayed through req.GetBody and a new proof.
 func (c *Client) exchange(ctx context.Context, method, path string, body []byte, handle func(*http.Response) error) error {
 	if err := c.init(); err != nil {
 		return err
@@ -230,29 +281,105 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 	if id := requestID(ctx); id != "" {
 		req.Header.Set(proto.HeaderRequestID, id)
 	}
+	var token string
+	if c.dpop != nil {
+		if token, err = c.token(ctx); err != nil {
+			return fmt.Errorf("signer-agent: %s %s: %w", method, path, err)
+		}
+	}
+
+	for attempt := 0; ; attempt++ {
+		sentNonce, err := c.authorize(req, token)
+		if err != nil {
+			return fmt.Errorf("signer-agent: %s %s: %w", method, path, err)
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // drop the repeated "Post http://signer-agent/…"
+			}
+			return fmt.Errorf("signer-agent: %s %s via %s: %w", method, path, c.where, err)
+		}
+		fresh := c.nonce.learn(resp.Header)
+		if attempt == 0 && c.dpop != nil && fresh != "" && fresh != sentNonce && needsNonce(resp) {
+			closeBody(resp)
+			if req, err = replay(req); err != nil {
+				return fmt.Errorf("signer-agent: %s %s: nonce retry: %w", method, path, err)
+			}
+			continue
+		}
+		err = handle(resp)
+		closeBody(resp)
+		return err
+	}
+}
+
+// authorize adds the OpTok and a DPoP proof (when the client has a Token),
+// runs the Authorize hook and removes Origin and Referer. It returns the
+// nonce put in the proof.
+func (c *Client) authorize(req *http.Request, token string) (nonce string, err error) {
+	if c.dpop != nil {
+		nonce = c.nonce.get()
+		proof, err := c.dpop.proof(req.Method, req.URL, token, nonce, time.Now())
+		if err != nil {
+			return "", fmt.Errorf("DPoP proof: %w", err)
+		}
+		req.Header.Set(proto.HeaderAuthorization, "DPoP "+token)
+		req.Header.Set(proto.HeaderDPoP, proof)
+	}
 	if c.Authorize != nil {
 		if err := c.Authorize(req); err != nil {
-			return fmt.Errorf("signer-agent: %s %s: authorize: %w", method, path, err)
+			return "", fmt.Errorf("authorize: %w", err)
 		}
 		req.Host = proto.Host
 	}
 	req.Header.Del("Origin")
 	req.Header.Del("Referer")
+	return nonce, nil
+}
 
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // drop the repeated "Post http://signer-agent/…"
-		}
-		return fmt.Errorf("signer-agent: %s %s via %s: %w", method, path, c.where, err)
+// needsNonce reports whether resp is a 401 problem with code
+// use_dpop_nonce. It reads the (bounded) error body and puts it back, so
+// the response can still be handled as usual.
+func needsNonce(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusUnauthorized || mediaType(resp.Header) != proto.MediaTypeProblem {
+		return false
 	}
-	defer func() {
-		// Drain a little so the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		_ = resp.Body.Close()
-	}()
-	return handle(resp)
+	b, truncated, err := readErrorBody(resp)
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+	if err != nil || truncated {
+		return false
+	}
+	p, err := proto.DecodeProblem(b)
+	return err == nil && p.Code == proto.CodeUseDPoPNonce
+}
+
+// replay returns a copy of req with a fresh body from req.GetBody, ready to
+// be authorized and sent again.
+func replay(req *http.Request) (*http.Request, error) {
+	next := req.Clone(req.Context())
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody == nil {
+			return nil, errors.New("request body cannot be replayed")
+		}
+		b, err := req.GetBody()
+		if err != nil {
+			return nil, fmt.Errorf("replay body: %w", err)
+		}
+		next.Body = b
+	}
+	return next, nil
+}
+
+// closeBody drains a little of the body, so the connection can be reused,
+// and closes it.
+func closeBody(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
 }
 
 func ok(resp *http.Response) bool { return resp.StatusCode >= 200 && resp.StatusCode < 300 }

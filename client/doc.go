@@ -27,8 +27,39 @@
 // Every method takes a context, which governs the whole call. When the
 // context has no earlier deadline, Client.Timeout (default DefaultTimeout)
 // bounds it. WithRequestID attaches an X-Request-Id to the calls made with a
-// context. Client.Authorize is the hook for credentials (OpTok and DPoP
-// proofs): it sees each request just before it is sent.
+// context.
+//
+// # Tokens and DPoP
+//
+// The agent admits a call with a DPoP-bound operation token (OpTok, RFC
+// 9449). Set Client.Token (a TokenSource; StaticToken for a fixed token)
+// and Client.DPoPKey (the crypto.Signer the token's cnf.jkt names: ECDSA
+// P-256 or Ed25519), or load both from the JSON that `signerctl dev token`
+// prints:
+//
+//	creds, err := client.LoadCredentials("creds.json")
+//	…
+//	var c client.Client
+//	creds.Apply(&c)
+//
+// Every request then carries "Authorization: DPoP <token>" and a fresh
+// proof: a JWS with typ dpop+jwt, the public key as jwk, and the claims
+// jti (random), htm, htu (Client.HTUBase, default "http://signer-agent",
+// plus the path, never the query), iat, ath (the token's SHA-256) and the
+// agent's nonce. The client keeps the DPoP-Nonce of every response (success
+// or error) and, when the agent answers 401 use_dpop_nonce with a new
+// nonce, retries the request once, with the same body and a new proof;
+// later calls send the cached nonce, so they need no extra round trip.
+// Nothing else is retried. A Token without a DPoPKey, or a key of another
+// type, is an error on every call: an unbound token is never sent.
+// NewDPoPKey makes a key and JWKThumbprint computes the cnf.jkt it binds
+// tokens to.
+//
+// Credentials and StaticToken never print their secrets, and the errors
+// this package makes never contain a token or key material.
+//
+// Client.Authorize is a hook for other credentials or headers: it sees each
+// request (after the DPoP headers are set) just before it is sent.
 //
 // # Errors
 //
@@ -57,6 +88,6 @@
 // (MaxResponseBytes, plus room for the envelope and bundles of a sign
 // response).
 //
-// The package imports only the standard library and proto (and, for DPoP,
-// go-jose); it does not log.
+// The package imports only the standard library, proto and go-jose (for
+// DPoP); it does not log.
 package client

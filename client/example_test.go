@@ -69,3 +69,40 @@ func ExampleError() {
 		log.Fatal("agent unreachable: ", err)
 	}
 }
+
+// Signing with the credentials `signerctl dev token` prints (SPEC §12): the
+// DPoP-bound OpTok and its key go to the Client, the PoE and scanner digest
+// into the request. Every call then carries a fresh DPoP proof, and the
+// agent's nonce is picked up transparently. (No Output: it needs a running
+// agent.)
+func ExampleLoadCredentials() {
+	creds, err := client.LoadCredentials("creds.json")
+	if err != nil {
+		log.Fatal(err) // names the file and the problem, never a secret
+	}
+	fmt.Println("loaded", creds) // secrets print as [redacted]
+
+	var c client.Client
+	creds.Apply(&c) // sets c.Token and c.DPoPKey
+
+	req := &proto.SignRequest{
+		Subject: []proto.Subject{{
+			Name:   "registry.example/app@sha256:ab…",
+			Digest: map[string]string{"sha256": "abababababababababababababababababababababababababababababababab"},
+		}},
+		PredicateType:      "stella.ops/sbom@v1",
+		Predicate:          json.RawMessage(`{"format":"cyclonedx-1.6","componentCount":412}`),
+		ScannerImageDigest: creds.ScannerImageDigest,
+	}
+	if creds.PoE != "" {
+		req.PoE = &proto.PoE{Format: "jwt", Value: creds.PoE}
+	}
+	resp, err := c.SignDSSE(context.Background(), req)
+	switch {
+	case errors.Is(err, client.ErrInvalidToken):
+		log.Fatal("the OpTok expired or was refused; fetch new credentials: ", err)
+	case err != nil:
+		log.Fatal(err)
+	}
+	fmt.Println("payload digest", resp.PayloadDigest)
+}

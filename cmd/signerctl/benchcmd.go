@@ -101,16 +101,16 @@ func (a *app) cmdBench(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("bench request: %w", err)
 	}
-	var creds *credentials
-	if *credsPath != "" {
-		if creds, err = loadCredentials(*credsPath); err != nil {
+	var creds *client.Credentials
+	if !*noop && !*inprocess {
+		if creds, err = a.loadCredentials(*credsPath); err != nil {
 			return err
 		}
-		creds.apply(cfg.Request)
+		applyCredentials(creds, cfg.Request)
 	}
 	cfg.NewClient = func() *client.Client {
 		c := a.client()
-		c.Authorize = creds.authorize()
+		creds.Apply(c)
 		return c
 	}
 	if *inprocess {

@@ -165,19 +165,38 @@ func TestAgentCommands(t *testing.T) {
 		}
 	})
 	t.Run("credentials", func(t *testing.T) {
-		const opTok, poe, jwkD = "eyJhbGciOiJFUzI1NiJ9.optok-secret.sig", "eyJhbGciOiJFUzI1NiJ9.poe-secret.sig", "private-d-secret"
-		creds := writeFile(t, work, "creds.json", `{"opTok":"`+opTok+`","dpopKey":{"kty":"EC","crv":"P-256","d":"`+jwkD+`"},"poe":"`+poe+`","scannerImageDigest":"sha256:`+hex256+`","future":1}`)
+		creds := ctlEnv[EnvCredentials]
+		b, _ := os.ReadFile(creds)
+		var raw struct {
+			OpTok   string `json:"opTok"`
+			DPoPKey struct {
+				D string `json:"d"`
+			} `json:"dpopKey"`
+		}
+		if err := json.Unmarshal(b, &raw); err != nil || raw.OpTok == "" || raw.DPoPKey.D == "" {
+			t.Fatalf("dev credentials: %v", err)
+		}
 		for _, extra := range [][]string{{"--json"}, nil} {
 			args := append([]string{"--socket", sock, "sign", "--predicate", pred, "--type", "stella.ops/sbom@v1", "--artifact", art, "--credentials", creds}, extra...)
 			r := runCtl(t, args...)
 			r.wantCode(t, exitOK)
-			mustNotContain(t, "stdout", r.stdout, opTok, poe, jwkD)
-			mustNotContain(t, "stderr", r.stderr, opTok, poe, jwkD)
+			mustNotContain(t, "stdout", r.stdout, raw.OpTok, raw.DPoPKey.D)
+			mustNotContain(t, "stderr", r.stderr, raw.OpTok, raw.DPoPKey.D)
 		}
-		bad := writeFile(t, work, "bad-creds.json", `{"opTok": `+opTok+`}`)
+		// A token with a broken signature: the agent refuses it, and the
+		// error line does not echo it.
+		broken := strings.Replace(string(b), raw.OpTok, raw.OpTok[:len(raw.OpTok)-6]+"AAAAAA", 1)
+		bad := writeFile(t, work, "bad-creds.json", broken)
 		r := runCtl(t, "--socket", sock, "sign", "--predicate", pred, "--type", "stella.ops/sbom@v1", "--artifact", art, "--credentials", bad)
 		r.wantCode(t, exitFailure)
-		mustNotContain(t, "stderr", r.stderr, opTok)
+		if !strings.HasPrefix(r.stderr, "signerctl: invalid_token: ") {
+			t.Errorf("stderr %q", r.stderr)
+		}
+		mustNotContain(t, "stderr", r.stderr, raw.OpTok[:40])
+		malformed := writeFile(t, work, "malformed-creds.json", `{"opTok": `+raw.OpTok+`}`)
+		r = runCtl(t, "--socket", sock, "sign", "--predicate", pred, "--type", "stella.ops/sbom@v1", "--artifact", art, "--credentials", malformed)
+		r.wantCode(t, exitFailure)
+		mustNotContain(t, "stderr", r.stderr, raw.OpTok[:40])
 	})
 }
 

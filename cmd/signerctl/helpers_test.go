@@ -17,12 +17,15 @@ type result struct {
 	stdout, stderr string
 }
 
-// runCtl runs signerctl in-process with an empty environment, so the
-// caller's SIGNER_AGENT_SOCKET never leaks into a test.
+// ctlEnv is the environment runCtl passes (tests do not run in parallel).
+var ctlEnv = map[string]string{}
+
+// runCtl runs signerctl in-process with only ctlEnv as its environment, so
+// the caller's SIGNER_AGENT_SOCKET never leaks into a test.
 func runCtl(t *testing.T, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb, func(string) string { return "" })
+	code := run(context.Background(), args, &out, &errb, func(k string) string { return ctlEnv[k] })
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
@@ -77,6 +80,12 @@ func startDevAgent(t *testing.T, edit func(cfg string) string) string {
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx, agent.Listeners{API: api, Admin: admin}) }()
+	// Dev credentials for this agent, found through SIGNER_AGENT_CREDENTIALS
+	// as an operator's shell would.
+	creds := filepath.Join(dir, "credentials.json")
+	runCtl(t, "dev", "token", "--state-dir", dir, "--out", creds).wantCode(t, exitOK)
+	ctlEnv[EnvCredentials] = creds
+	t.Cleanup(func() { delete(ctlEnv, EnvCredentials) })
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

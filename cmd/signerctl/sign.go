@@ -100,20 +100,18 @@ func (a *app) cmdSign(ctx context.Context, args []string) error {
 	if len(keyIDs) > 0 {
 		req.Options = &proto.SignOptions{KeyIDs: keyIDs}
 	}
-	var creds *credentials
-	if *credsPath != "" {
-		if creds, err = loadCredentials(*credsPath); err != nil {
-			return err
-		}
-		creds.apply(req)
+	creds, err := a.loadCredentials(*credsPath)
+	if err != nil {
+		return err
 	}
+	applyCredentials(creds, req)
 	// Check the request before it leaves, for a clear local error.
 	if err := req.Validate(); err != nil {
 		return err
 	}
 
 	c := a.client()
-	c.Authorize = creds.authorize()
+	creds.Apply(c)
 	resp, err := c.SignDSSE(ctx, req)
 	if err != nil {
 		return err

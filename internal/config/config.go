@@ -45,7 +45,8 @@ type Config struct {
 	Listen    Listen    `yaml:"listen"`
 	Transport Transport `yaml:"transport"`
 	Peers     Peers     `yaml:"peers"`
-	Tenancy   Tenancy   `yaml:"tenancy"`
+	Authority Authority `yaml:"authority"`
+	DPoP      DPoP      `yaml:"dpop"`
 	Tenants   []Tenant  `yaml:"tenants"`
 	Keys      []Key     `yaml:"keys"`
 	Audit     Audit     `yaml:"audit"`
@@ -124,12 +125,32 @@ func (p *PeerAllow) Allows(uid, gid uint32, groups []uint32) bool {
 	return false
 }
 
-// Tenancy holds tenant-wide settings.
-type Tenancy struct {
-	// DefaultTenant is the tenant of every request until the authentication
-	// gate derives it from the OpTok's tid.
-	DefaultTenant string `yaml:"defaultTenant"`
+// Authority configures OpTok verification (SPEC §5).
+type Authority struct {
+	Issuer        string `yaml:"issuer"`
+	Audience      string `yaml:"audience"`      // default "signer"
+	RequiredScope string `yaml:"requiredScope"` // default "signer.sign"
+	// Installation, when set, must equal the token's inst claim.
+	Installation string `yaml:"installation"`
+	// JWKSFile (offline nodes) or Discovery (fetch the issuer's
+	// /.well-known/openid-configuration): exactly one.
+	JWKSFile    string        `yaml:"jwksFile"`
+	Discovery   bool          `yaml:"discovery"`
+	Skew        time.Duration `yaml:"skew"`        // default 30s
+	MaxLifetime time.Duration `yaml:"maxLifetime"` // default 10m
+	// RefetchMinInterval rate-limits JWKS refetches on an unknown kid.
+	RefetchMinInterval time.Duration `yaml:"refetchMinInterval"` // default 30s
 }
+
+// DPoP configures sender binding (RFC 9449).
+type DPoP struct {
+	HTUBase       string        `yaml:"htuBase"`       // default "http://signer-agent"
+	NonceRequired *bool         `yaml:"nonceRequired"` // default true
+	NonceWindow   time.Duration `yaml:"nonceWindow"`   // default 5m
+}
+
+// NonceIsRequired reports the effective nonce setting.
+func (d DPoP) NonceIsRequired() bool { return d.NonceRequired == nil || *d.NonceRequired }
 
 // Tenant is one tenant's signing policy.
 type Tenant struct {
@@ -263,6 +284,29 @@ func (c *Config) applyDefaults(base string) {
 		}
 		c.Keys[i].URI = resolveKeyURI(base, c.Keys[i].URI)
 	}
+	a := &c.Authority
+	if a.Audience == "" {
+		a.Audience = "signer"
+	}
+	if a.RequiredScope == "" {
+		a.RequiredScope = "signer.sign"
+	}
+	a.JWKSFile = resolve(base, a.JWKSFile)
+	if a.Skew == 0 {
+		a.Skew = 30 * time.Second
+	}
+	if a.MaxLifetime == 0 {
+		a.MaxLifetime = 10 * time.Minute
+	}
+	if a.RefetchMinInterval == 0 {
+		a.RefetchMinInterval = 30 * time.Second
+	}
+	if c.DPoP.HTUBase == "" {
+		c.DPoP.HTUBase = "http://" + proto.Host
+	}
+	if c.DPoP.NonceWindow == 0 {
+		c.DPoP.NonceWindow = 5 * time.Minute
+	}
 	if c.Audit.Dir == "" {
 		c.Audit.Dir = filepath.Join(c.StateDir, "audit")
 	}
@@ -319,8 +363,29 @@ func (c *Config) Validate() error {
 			add("transport.%s: must be positive", name)
 		}
 	}
-	if c.Tenancy.DefaultTenant == "" {
-		add("tenancy.defaultTenant: required")
+	if c.Authority.Issuer == "" {
+		add("authority.issuer: required (nothing can be signed without caller authentication)")
+	}
+	if (c.Authority.JWKSFile == "") == !c.Authority.Discovery {
+		add("authority: set exactly one of jwksFile (offline) and discovery: true")
+	}
+	if c.Authority.Discovery && !strings.HasPrefix(c.Authority.Issuer, "https://") {
+		add("authority.issuer: discovery needs an https issuer")
+	}
+	if c.Authority.Audience != "signer" {
+		add("authority.audience: must be \"signer\"")
+	}
+	if c.Authority.Skew < 0 || c.Authority.Skew > 5*time.Minute {
+		add("authority.skew: between 0 and 5m")
+	}
+	if c.Authority.MaxLifetime <= 0 || c.Authority.MaxLifetime > time.Hour {
+		add("authority.maxLifetime: between 1s and 1h")
+	}
+	if u, err := url.Parse(c.DPoP.HTUBase); err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+		add("dpop.htuBase: want scheme://host without path or query")
+	}
+	if c.DPoP.NonceWindow < 10*time.Second || c.DPoP.NonceWindow > time.Hour {
+		add("dpop.nonceWindow: between 10s and 1h")
 	}
 	tenants := map[string]bool{}
 	for i, t := range c.Tenants {
@@ -334,9 +399,6 @@ func (c *Config) Validate() error {
 		if len(t.PredicateTypes) == 0 {
 			add("tenants[%d].predicateTypes: at least one (nothing could be signed)", i)
 		}
-	}
-	if c.Tenancy.DefaultTenant != "" && !tenants[c.Tenancy.DefaultTenant] {
-		add("tenancy.defaultTenant: %q is not a configured tenant", c.Tenancy.DefaultTenant)
 	}
 	ids := map[string]*Key{}
 	for i := range c.Keys {

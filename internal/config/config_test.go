@@ -11,7 +11,7 @@ import (
 )
 
 const minimal = `version: 1
-tenancy: {defaultTenant: t}
+authority: {issuer: "https://authority.example", jwksFile: trust/authority/jwks.json}
 tenants:
   - id: t
     predicateTypes: [stella.ops/sbom@v1]
@@ -50,6 +50,9 @@ func TestDefaultsAndResolution(t *testing.T) {
 		t.Fatal("defaults not applied")
 	}
 	files := c.WatchedFiles()
+	if c.Authority.JWKSFile != "/etc/sa/trust/authority/jwks.json" || !c.DPoP.NonceIsRequired() || c.DPoP.HTUBase != "http://signer-agent" || c.Authority.Skew != 30*time.Second {
+		t.Fatalf("authority defaults: %+v %+v", c.Authority, c.DPoP)
+	}
 	if len(files) != 2 || files[0] != "/etc/sa/config.yaml" || files[1] != "/etc/sa/keys/k.pem" {
 		t.Fatalf("watched files %v", files)
 	}
@@ -57,25 +60,31 @@ func TestDefaultsAndResolution(t *testing.T) {
 
 func TestRejects(t *testing.T) {
 	cases := map[string]struct{ old, new string }{
-		"unknown key":            {"version: 1", "version: 1\nbogus: true"},
-		"unknown nested key":     {"tenancy: {defaultTenant: t}", "tenancy: {defaultTenant: t, other: 1}"},
-		"wrong version":          {"version: 1", "version: 2"},
-		"no default tenant":      {"tenancy: {defaultTenant: t}", "tenancy: {}"},
-		"unknown default tenant": {"defaultTenant: t}", "defaultTenant: x}"},
-		"no predicate types":     {"predicateTypes: [stella.ops/sbom@v1]", "predicateTypes: []"},
-		"duplicate key id":       {"keys:\n", "keys:\n  - {id: k, uri: 'memory:x', tenants: [t]}\n"},
-		"key without scheme":     {"uri: file:keys/k.pem", "uri: keys/k.pem"},
-		"key bad status":         {"tenants: [t]\n", "tenants: [t]\n    status: maybe\n"},
-		"key unknown tenant":     {"tenants: [t]\n", "tenants: [t, u]\n"},
-		"default key unknown":    {"defaultKey: k", "defaultKey: nope"},
-		"world-usable socket":    {"version: 1", "version: 1\nlisten: {api: {path: /run/a.sock, mode: '0666'}}"},
-		"bad mode":               {"version: 1", "version: 1\nlisten: {api: {path: /run/a.sock, mode: 'rw'}}"},
-		"same sockets":           {"version: 1", "version: 1\nlisten: {api: {path: /run/a.sock}, admin: {path: /run/a.sock}}"},
-		"bad duration":           {"version: 1", "version: 1\ntransport: {idleTimeout: soon}"},
-		"tiny body cap":          {"version: 1", "version: 1\ntransport: {maxBodyBytes: 10}"},
-		"validity inverted":      {"tenants: [t]\n", "tenants: [t]\n    notBefore: 2027-01-01T00:00:00Z\n    notAfter: 2026-01-01T00:00:00Z\n"},
-		"bad log level":          {"version: 1", "version: 1\nlogging: {level: loud}"},
-		"two documents":          {"version: 1", "version: 1\n---\nversion: 1"},
+		"unknown key":         {"version: 1", "version: 1\nbogus: true"},
+		"unknown nested key":  {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, other: 1}"},
+		"wrong version":       {"version: 1", "version: 2"},
+		"no authority":        {"authority: {issuer: \"https://authority.example\", jwksFile: trust/authority/jwks.json}", ""},
+		"no issuer":           {"issuer: \"https://authority.example\", ", ""},
+		"no JWKS source":      {", jwksFile: trust/authority/jwks.json}", "}"},
+		"two JWKS sources":    {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, discovery: true}"},
+		"wrong audience":      {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, audience: other}"},
+		"huge skew":           {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, skew: 1h}"},
+		"htu with path":       {"version: 1", "version: 1\ndpop: {htuBase: \"http://signer-agent/x\"}"},
+		"tiny nonce window":   {"version: 1", "version: 1\ndpop: {nonceWindow: 1s}"},
+		"no predicate types":  {"predicateTypes: [stella.ops/sbom@v1]", "predicateTypes: []"},
+		"duplicate key id":    {"keys:\n", "keys:\n  - {id: k, uri: 'memory:x', tenants: [t]}\n"},
+		"key without scheme":  {"uri: file:keys/k.pem", "uri: keys/k.pem"},
+		"key bad status":      {"tenants: [t]\n", "tenants: [t]\n    status: maybe\n"},
+		"key unknown tenant":  {"tenants: [t]\n", "tenants: [t, u]\n"},
+		"default key unknown": {"defaultKey: k", "defaultKey: nope"},
+		"world-usable socket": {"version: 1", "version: 1\nlisten: {api: {path: /run/a.sock, mode: '0666'}}"},
+		"bad mode":            {"version: 1", "version: 1\nlisten: {api: {path: /run/a.sock, mode: 'rw'}}"},
+		"same sockets":        {"version: 1", "version: 1\nlisten: {api: {path: /run/a.sock}, admin: {path: /run/a.sock}}"},
+		"bad duration":        {"version: 1", "version: 1\ntransport: {idleTimeout: soon}"},
+		"tiny body cap":       {"version: 1", "version: 1\ntransport: {maxBodyBytes: 10}"},
+		"validity inverted":   {"tenants: [t]\n", "tenants: [t]\n    notBefore: 2027-01-01T00:00:00Z\n    notAfter: 2026-01-01T00:00:00Z\n"},
+		"bad log level":       {"version: 1", "version: 1\nlogging: {level: loud}"},
+		"two documents":       {"version: 1", "version: 1\n---\nversion: 1"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

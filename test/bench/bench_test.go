@@ -23,7 +23,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/proto"
@@ -80,7 +79,10 @@ func BenchmarkNoopOverSocket(b *testing.B) {
 	})}
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
-	c := &client.Client{Socket: sock}
+	// The same client configuration as (c): it builds a DPoP proof per
+	// request; the no-op server checks nothing.
+	c := h.ClientWith(h.Creds)
+	c.Socket = sock
 	ctx := context.Background()
 	b.ResetTimer()
 	parallel16(b, func(pb *testing.PB) {

@@ -27,8 +27,12 @@ done
 ARTIFACT=$OUT/app-image.tar
 printf 'demo scanner artifact\n' >"$ARTIFACT"
 
+echo "==> minting dev credentials (a DPoP-bound OpTok from the dev Authority)"
+"$BIN/signerctl" dev token --state-dir "$STATE" --out "$STATE/credentials.json"
+
 echo "==> signing a CycloneDX SBOM predicate for $(basename "$ARTIFACT")"
 "$BIN/signerctl" sign \
+  --credentials "$STATE/credentials.json" \
   --predicate test/fixtures/sbom-predicate.json \
   --type stella.ops/sbom@v1 \
   --artifact "$ARTIFACT" \

@@ -5,10 +5,12 @@ package e2e
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/stellaops/signer-agent/agent"
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -85,6 +88,7 @@ type activated struct {
 	cmd    *exec.Cmd
 	notify *notifySocket
 	client *client.Client
+	creds  *devauth.Credentials
 	exited chan error
 }
 
@@ -111,7 +115,13 @@ func startActivated(t *testing.T) *activated {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &activated{dir: dir, cmd: cmd, notify: n, client: &client.Client{Socket: api}, exited: make(chan error, 1)}
+	creds, err := devauth.Mint(dir, devauth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A real DPoP-bound OpTok from the dev Authority, as a scanner has.
+	cl := &client.Client{Socket: api, Token: client.StaticToken(creds.OpTok), DPoPKey: creds.DPoPKey.Key.(crypto.Signer)}
+	a := &activated{dir: dir, cmd: cmd, notify: n, client: cl, creds: creds, exited: make(chan error, 1)}
 	go func() { a.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
@@ -193,11 +203,13 @@ func TestSocketActivation(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, inflight)
 	started := make(chan struct{}, inflight)
+	nonce := harnessNonce(t, a)
 	for i := 0; i < inflight; i++ {
+		proof := harness.Proof(t, a.creds.DPoPKey.Key.(crypto.Signer), http.MethodPost, proto.PathSignDSSE, a.creds.OpTok, nonce, nil)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- slowSign(ctx, a, started)
+			errs <- slowSign(ctx, a, proof, started)
 		}()
 	}
 	for i := 0; i < inflight; i++ {
@@ -230,7 +242,7 @@ func TestSocketActivation(t *testing.T) {
 // (512 KiB) is larger than the Unix socket's send buffer, so its write only
 // returns once the agent has accepted the connection and is reading the
 // body: the request is active, not a connection waiting in the backlog.
-func slowSign(ctx context.Context, a *activated, started chan<- struct{}) error {
+func slowSign(ctx context.Context, a *activated, proof string, started chan<- struct{}) error {
 	req0 := signReq("stella.ops/sbom@v1")
 	req0.Predicate = json.RawMessage(`{"filler":"` + strings.Repeat("f", 1<<20) + `"}`)
 	body, _ := json.Marshal(req0)
@@ -245,6 +257,8 @@ func slowSign(ctx context.Context, a *activated, started chan<- struct{}) error 
 	}()
 	c := harness.HTTPClient(filepath.Join(a.dir, "api.sock"))
 	req, _ := newRequest(ctx, pr)
+	req.Header.Set(proto.HeaderAuthorization, "DPoP "+a.creds.OpTok)
+	req.Header.Set(proto.HeaderDPoP, proof)
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
@@ -259,4 +273,16 @@ func slowSign(ctx context.Context, a *activated, started chan<- struct{}) error 
 		return errors.New("bad sign response")
 	}
 	return nil
+}
+
+// harnessNonce reads the agent's current DPoP nonce from a health response.
+func harnessNonce(t *testing.T, a *activated) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+proto.Host+proto.PathHealthz, nil)
+	resp, err := harness.HTTPClient(filepath.Join(a.dir, "api.sock")).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get(proto.HeaderDPoPNonce)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stellaops/signer-agent/agent"
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/internal/keys"
 )
 
@@ -35,6 +36,8 @@ type Agent struct {
 	Admin     *client.Client
 	KeyPEM    string // path of the dev key (file: key)
 	PubPEM    string
+	// Creds are dev credentials (tenant dev) that Client uses.
+	Creds Credentials
 
 	cancel context.CancelFunc
 	done   chan error
@@ -127,6 +130,8 @@ func StartAgent(t testing.TB, o Options) *Agent {
 	case <-time.After(30 * time.Second):
 		t.Fatal("agent not ready")
 	}
+	h.Creds = h.Mint(t, devauth.Options{})
+	h.Client = h.ClientWith(h.Creds)
 	return h
 }
 

@@ -1,0 +1,172 @@
+// Package devauth is the development Authority of `signer-agent --dev`: it
+// keeps an ES256 issuer key and its JWKS in the dev state directory and
+// mints DPoP-bound OpToks for `signerctl dev token`, the demo and tests.
+// Nothing here is for production: the issuer key is a plain file.
+package devauth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Dev identities (SPEC §12).
+const (
+	Issuer       = "https://authority.dev.invalid"
+	Tenant       = "dev"
+	Installation = "dev-node"
+	Audience     = "signer"
+	Scope        = "signer.sign"
+	Subject      = "dev-scanner"
+)
+
+// Files under the state directory.
+const (
+	IssuerKeyFile = "authority/issuer.jwk"
+	JWKSFile      = "authority/jwks.json"
+)
+
+// Setup creates the dev Authority's issuer key and JWKS in stateDir unless
+// they exist.
+func Setup(stateDir string) error {
+	dir := filepath.Join(stateDir, "authority")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("dev authority: %w", err)
+	}
+	keyPath := filepath.Join(stateDir, IssuerKeyFile)
+	if _, err := os.Stat(keyPath); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("dev authority: %w", err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	jwk := jose.JSONWebKey{Key: k, Algorithm: string(jose.ES256), Use: "sig"}
+	kid, err := thumbprint(k.Public())
+	if err != nil {
+		return err
+	}
+	jwk.KeyID = kid
+	priv, err := json.MarshalIndent(jwk, "", "  ")
+	if err != nil {
+		return err
+	}
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk.Public()}}
+	pub, err := json.MarshalIndent(set, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(stateDir, JWKSFile), append(pub, '\n'), 0o644); err != nil {
+		return fmt.Errorf("dev authority: %w", err)
+	}
+	if err := os.WriteFile(keyPath, append(priv, '\n'), 0o600); err != nil {
+		return fmt.Errorf("dev authority: %w", err)
+	}
+	return nil
+}
+
+// Options shape a minted token.
+type Options struct {
+	Tenant       string        // default Tenant
+	Installation string        // default Installation
+	Scope        string        // default Scope
+	TTL          time.Duration // default 5m
+	Now          time.Time     // default time.Now()
+}
+
+// Credentials is the JSON `signerctl dev token` prints (SPEC §12).
+type Credentials struct {
+	OpTok              string           `json:"opTok"`
+	DPoPKey            *jose.JSONWebKey `json:"dpopKey"`
+	PoE                string           `json:"poe,omitempty"`
+	ScannerImageDigest string           `json:"scannerImageDigest,omitempty"`
+}
+
+// Mint issues a DPoP-bound OpTok from the dev issuer key in stateDir, with a
+// fresh P-256 DPoP key.
+func Mint(stateDir string, o Options) (*Credentials, error) {
+	b, err := os.ReadFile(filepath.Join(stateDir, IssuerKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("dev authority key (run signer-agent --dev first): %w", err)
+	}
+	var issuer jose.JSONWebKey
+	if err := issuer.UnmarshalJSON(b); err != nil || issuer.IsPublic() {
+		return nil, errors.New("dev authority key: not a private JWK")
+	}
+	dpop, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := MintToken(issuer, dpop.Public(), o)
+	if err != nil {
+		return nil, err
+	}
+	return &Credentials{OpTok: tok, DPoPKey: &jose.JSONWebKey{Key: dpop, Algorithm: string(jose.ES256), Use: "sig"}}, nil
+}
+
+// MintToken signs an OpTok bound to dpopPub's thumbprint (cnf.jkt).
+func MintToken(issuer jose.JSONWebKey, dpopPub crypto.PublicKey, o Options) (string, error) {
+	if o.Tenant == "" {
+		o.Tenant = Tenant
+	}
+	if o.Installation == "" {
+		o.Installation = Installation
+	}
+	if o.Scope == "" {
+		o.Scope = Scope
+	}
+	if o.TTL == 0 {
+		o.TTL = 5 * time.Minute
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	jkt, err := thumbprint(dpopPub)
+	if err != nil {
+		return "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(issuer.Algorithm), Key: issuer},
+		(&jose.SignerOptions{}).WithType("at+jwt"))
+	if err != nil {
+		return "", fmt.Errorf("dev authority signer: %w", err)
+	}
+	var jti [16]byte
+	_, _ = rand.Read(jti[:])
+	now := o.Now.Truncate(time.Second)
+	claims := map[string]any{
+		"iss":   Issuer,
+		"sub":   Subject,
+		"aud":   Audience,
+		"iat":   now.Unix(),
+		"nbf":   now.Unix(),
+		"exp":   now.Add(o.TTL).Unix(),
+		"jti":   base64.RawURLEncoding.EncodeToString(jti[:]),
+		"scope": o.Scope,
+		"tid":   o.Tenant,
+		"inst":  o.Installation,
+		"cnf":   map[string]string{"jkt": jkt},
+	}
+	return jwt.Signed(signer).Claims(claims).Serialize()
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint, base64url.
+func thumbprint(pub crypto.PublicKey) (string, error) {
+	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
+}
