@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,10 +36,12 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Listeners are the sockets Run serves. Admin may be nil.
+// Listeners are the sockets Run serves. Admin and TCP may be nil; TCP is a
+// plain TCP listener that Run wraps in mTLS.
 type Listeners struct {
 	API   net.Listener
 	Admin net.Listener
+	TCP   net.Listener
 }
 
 // Agent is the signing daemon.
@@ -105,7 +108,17 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		}
 		a.auditor = j
 	}
-	a.snap.Store(newSnapshot(cfg, v, ks))
+	tc, err := loadTLS(cfg)
+	if err != nil {
+		for _, e := range ks {
+			_ = e.key.Close()
+		}
+		_ = v.Close()
+		return nil, err
+	}
+	snap := newSnapshot(cfg, v, ks)
+	snap.tls = tc
+	a.snap.Store(snap)
 	a.setStatus(fmt.Sprintf("serving; config %s; %d keys", cfg.Path(), len(ks)))
 	return a, nil
 }
@@ -148,6 +161,10 @@ func (a *Agent) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tc, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
 	old := a.snap.Load()
 	v, reused, err := a.verifierFor(ctx, cfg, old)
 	if err != nil {
@@ -161,6 +178,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	next := newSnapshot(cfg, v, ks)
+	next.tls = tc
 	a.snap.Store(next)
 	old.retire()
 	go func() {
@@ -190,6 +208,10 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	if ls.Admin != nil {
 		servers = append(servers, a.newServer(cfg, a.adminHandler(), "admin"))
 		lis = append(lis, ls.Admin)
+	}
+	if ls.TCP != nil {
+		servers = append(servers, a.newServer(cfg, a.tcpHandler(), "tcp"))
+		lis = append(lis, tls.NewListener(ls.TCP, a.serverTLS()))
 	}
 	errc := make(chan error, len(servers))
 	for i, s := range servers {

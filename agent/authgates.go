@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -87,9 +88,17 @@ func newNonceKey() []byte {
 // optokGate verifies the OpTok (SPEC §1 step 2) and takes the tenant from
 // its tid.
 func (a *Agent) optokGate(ctx context.Context, rc *requestContext) *Denial {
-	tok, err := auth.ParseAuthorization(rc.r.Header.Get(proto.HeaderAuthorization))
-	if err != nil {
-		return authDenial(err)
+	hdr := rc.r.Header.Get(proto.HeaderAuthorization)
+	var tok string
+	if b, ok := strings.CutPrefix(hdr, "Bearer "); ok && rc.socket == socketTCP {
+		// RFC 8705: certificate-bound tokens travel as Bearer; the binding
+		// is checked by the mtls gate.
+		tok = strings.TrimSpace(b)
+	} else {
+		var err error
+		if tok, err = auth.ParseAuthorization(hdr); err != nil {
+			return authDenial(err)
+		}
 	}
 	c, err := rc.snap.auth.VerifyToken(ctx, tok)
 	if err != nil {

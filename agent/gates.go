@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -74,6 +75,8 @@ type requestContext struct {
 	tenant  string
 	token   string
 	claims  *auth.Claims
+	// clientCert is the verified client certificate on the TCP listener.
+	clientCert *x509.Certificate
 
 	body      []byte
 	req       *proto.SignRequest

@@ -20,6 +20,8 @@ import (
 const (
 	FDNameAPI   = "api"
 	FDNameAdmin = "admin"
+	// FDNameTCP is an optional activated TCP socket for the mTLS listener.
+	FDNameTCP = "tcp"
 )
 
 // ErrAgentRunning is returned when another agent answers on a socket path.
@@ -45,12 +47,19 @@ func OpenListeners(cfg *config.Config) (Listeners, bool, error) {
 				ls.API = list[0]
 			case FDNameAdmin:
 				ls.Admin = list[0]
+			case FDNameTCP:
+				ls.TCP = list[0]
 			default:
-				return Listeners{}, true, fmt.Errorf("socket activation: unexpected descriptor name %q (want %q and %q)", name, FDNameAPI, FDNameAdmin)
+				return Listeners{}, true, fmt.Errorf("socket activation: unexpected descriptor name %q (want %q, %q or %q)", name, FDNameAPI, FDNameAdmin, FDNameTCP)
 			}
 		}
 		if ls.API == nil {
 			return Listeners{}, true, fmt.Errorf("socket activation: no descriptor named %q", FDNameAPI)
+		}
+		if ls.TCP == nil && cfg.Listen.TCP.Enabled() {
+			if ls.TCP, err = net.Listen("tcp", cfg.Listen.TCP.Address); err != nil {
+				return Listeners{}, true, fmt.Errorf("listen.tcp: %w", err)
+			}
 		}
 		return ls, true, nil
 	}
@@ -63,7 +72,15 @@ func OpenListeners(cfg *config.Config) (Listeners, bool, error) {
 		_ = api.Close()
 		return Listeners{}, false, err
 	}
-	return Listeners{API: api, Admin: admin}, false, nil
+	ls := Listeners{API: api, Admin: admin}
+	if cfg.Listen.TCP.Enabled() {
+		if ls.TCP, err = net.Listen("tcp", cfg.Listen.TCP.Address); err != nil {
+			_ = api.Close()
+			_ = admin.Close()
+			return Listeners{}, false, fmt.Errorf("listen.tcp: %w", err)
+		}
+	}
+	return ls, false, nil
 }
 
 // BindUnix listens on a Unix socket path. If the path exists and an agent

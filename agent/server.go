@@ -65,6 +65,26 @@ func (a *Agent) apiHandler() http.Handler {
 	return a.dispatch(socketAPI, routes)
 }
 
+// tcpHandler serves the optional mTLS listener: the api routes, with the
+// client certificate in place of peer credentials and certificate-bound
+// tokens in place of DPoP.
+func (a *Agent) tcpHandler() http.Handler {
+	sign := route{method: http.MethodPost, audited: true, handle: a.handleSign}
+	sign.gates = []gate{
+		{gateOpTok, a.optokGate},
+		{gateMTLS, mtlsGate},
+		{gateBody, bodyGate},
+		{gatePolicy, a.policyGate},
+	}
+	routes := map[string]route{
+		proto.PathSignDSSE: sign,
+		proto.PathKeys:     {method: http.MethodGet, handle: a.handleKeys},
+		proto.PathHealthz:  {method: http.MethodGet, handle: a.handleHealthz},
+		proto.PathReadyz:   {method: http.MethodGet, handle: a.handleReadyz},
+	}
+	return a.dispatch(socketTCP, routes)
+}
+
 // adminHandler serves the admin socket.
 func (a *Agent) adminHandler() http.Handler {
 	routes := map[string]route{
@@ -93,6 +113,9 @@ func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler 
 	common := []gate{
 		{gateTransport, transportGate},
 		{gatePeer, a.peerGate},
+	}
+	if sock == socketTCP {
+		common[1] = gate{gatePeer, tcpPeerGate}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		snap := a.acquire()

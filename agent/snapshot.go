@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/tls"
 	"sync"
 
 	"github.com/stellaops/signer-agent/internal/auth"
@@ -13,6 +14,7 @@ import (
 type snapshot struct {
 	cfg        *config.Config
 	auth       *auth.Verifier
+	tls        *tls.Config // mTLS listener material (nil: listener off)
 	keys       map[string]*keyEntry
 	predicates map[string]map[string]bool // tenant -> allowed predicate types
 	defaultFor map[string]bool            // key ids that are some tenant's default

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,7 +62,22 @@ type Config struct {
 type Listen struct {
 	API   Socket `yaml:"api"`
 	Admin Socket `yaml:"admin"`
+	// TCP is the optional mTLS listener for callers on other hosts (off
+	// when Address is empty). Tokens used on it must be bound to the
+	// client certificate (cnf.x5t#S256); DPoP does not apply there.
+	TCP TCP `yaml:"tcp"`
 }
+
+// TCP configures the mTLS listener.
+type TCP struct {
+	Address      string `yaml:"address"`      // host:port; empty: off
+	CertFile     string `yaml:"certFile"`     // server certificate chain (PEM)
+	KeyFile      string `yaml:"keyFile"`      // server private key (PEM)
+	ClientCAFile string `yaml:"clientCAFile"` // roots client certificates must chain to
+}
+
+// Enabled reports whether the TCP listener is configured.
+func (t TCP) Enabled() bool { return t.Address != "" }
 
 // Socket is a Unix socket path with its file mode and group.
 type Socket struct {
@@ -256,6 +272,9 @@ func (c *Config) applyDefaults(base string) {
 	if c.Listen.Admin.Mode == "" {
 		c.Listen.Admin.Mode = "0600"
 	}
+	c.Listen.TCP.CertFile = resolve(base, c.Listen.TCP.CertFile)
+	c.Listen.TCP.KeyFile = resolve(base, c.Listen.TCP.KeyFile)
+	c.Listen.TCP.ClientCAFile = resolve(base, c.Listen.TCP.ClientCAFile)
 	t := &c.Transport
 	if t.MaxBodyBytes == 0 {
 		t.MaxBodyBytes = DefaultMaxBodyBytes
@@ -347,6 +366,14 @@ func (c *Config) Validate() error {
 			add("%s.mode: want an octal file mode such as 0660", name)
 		} else if m&0o007 != 0 {
 			add("%s.mode: must not grant access to others", name)
+		}
+	}
+	if t := c.Listen.TCP; t.Enabled() {
+		if _, _, err := net.SplitHostPort(t.Address); err != nil {
+			add("listen.tcp.address: want host:port")
+		}
+		if t.CertFile == "" || t.KeyFile == "" || t.ClientCAFile == "" {
+			add("listen.tcp: certFile, keyFile and clientCAFile are required (mTLS only)")
 		}
 	}
 	if c.Listen.API.Path == c.Listen.Admin.Path {

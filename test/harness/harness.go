@@ -31,6 +31,8 @@ type Agent struct {
 	Config    string
 	APISock   string
 	AdminSock string
+	// TCPAddr is the mTLS listener's address when the config enables it.
+	TCPAddr string
 	Audit     *audit.Memory
 	Client    *client.Client
 	Admin     *client.Client
@@ -117,6 +119,9 @@ func StartAgent(t testing.TB, o Options) *Agent {
 		APISock: a.Config().Listen.API.Path, AdminSock: a.Config().Listen.Admin.Path,
 		Audit: aud, cancel: cancel, done: make(chan error, 1),
 		KeyPEM: filepath.Join(dir, "keys", "dev.pem"), PubPEM: filepath.Join(dir, "keys", "dev.pub"),
+	}
+	if ls.TCP != nil {
+		h.TCPAddr = ls.TCP.Addr().String()
 	}
 	h.Client = &client.Client{Socket: h.APISock}
 	h.Admin = &client.Client{Socket: h.AdminSock}
