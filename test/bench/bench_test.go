@@ -12,6 +12,10 @@ package bench
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net"
@@ -181,4 +185,28 @@ func BenchmarkAgentSign16MiB(b *testing.B) {
 		b.Skip("set BENCH_LARGE=1 (make bench does)")
 	}
 	agentSign(b, 16<<20)
+}
+
+// BenchmarkECDSAP256Verify is the `verify` term of issue #3's target:
+// in-process ECDSA P-256 verification throughput (a DPoP proof costs one
+// verification; the OpTok's is cached), 16 callers.
+func BenchmarkECDSAP256Verify(b *testing.B) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("dpop proof signing input"))
+	sig, err := ecdsa.SignASN1(rand.Reader, k, digest[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	parallel16(b, func(pb *testing.PB) {
+		for pb.Next() {
+			if !ecdsa.VerifyASN1(&k.PublicKey, digest[:], sig) {
+				b.Error("verify failed")
+				return
+			}
+		}
+	})
 }
