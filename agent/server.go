@@ -286,6 +286,19 @@ func (a *Agent) handleReadyz(w http.ResponseWriter, rc *requestContext) {
 			h.Status, status = "unavailable", http.StatusServiceUnavailable
 		}
 	}
+	if rc.snap.auth != nil {
+		st := rc.snap.auth.Status()
+		switch {
+		case st.Published == 0:
+			h.Checks["authority"] = "no usable JWKS key"
+			h.Status, status = "unavailable", http.StatusServiceUnavailable
+		case st.LastError != nil:
+			// Still serving from the cached key set.
+			h.Checks["authority"] = "ok (last refresh failed; serving cached keys)"
+		default:
+			h.Checks["authority"] = "ok"
+		}
+	}
 	if active == 0 {
 		h.Checks["keys"] = "no active key"
 		h.Status, status = "unavailable", http.StatusServiceUnavailable
