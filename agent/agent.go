@@ -16,6 +16,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/internal/quota"
 )
 
 // Version is set at build time (-ldflags "-X …agent.Version=…").
@@ -54,6 +55,7 @@ type Agent struct {
 	now     func() time.Time
 
 	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
+	quota    *quota.Limiter
 
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
@@ -88,6 +90,9 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		a.now = time.Now
 	}
 	a.nonceKey = newNonceKey()
+	// Tenant buckets and counters live for the process; the global limit
+	// is read at start.
+	a.quota = quota.New(cfg.Limits.GlobalConcurrency, a.now)
 	v, _, err := a.verifierFor(ctx, cfg, nil)
 	if err != nil {
 		return nil, err

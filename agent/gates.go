@@ -14,6 +14,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/peercred"
+	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -75,6 +76,10 @@ type requestContext struct {
 	tenant  string
 	token   string
 	claims  *auth.Claims
+	// ticket is the quota admission, released unless the signature is
+	// committed; quota is the response's quota field.
+	ticket *quota.Ticket
+	quota  *proto.Quota
 	// clientCert is the verified client certificate on the TCP listener.
 	clientCert *x509.Certificate
 

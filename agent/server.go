@@ -74,6 +74,7 @@ func (a *Agent) tcpHandler() http.Handler {
 		{gateOpTok, a.optokGate},
 		{gateMTLS, mtlsGate},
 		{gateBody, bodyGate},
+		{gateQuota, a.quotaGate},
 		{gatePolicy, a.policyGate},
 	}
 	routes := map[string]route{
@@ -103,6 +104,7 @@ func (a *Agent) signGates() []gate {
 		{gateOpTok, a.optokGate},
 		{gateDPoP, a.dpopGate},
 		{gateBody, bodyGate},
+		{gateQuota, a.quotaGate},
 		{gatePolicy, a.policyGate},
 	}
 }
@@ -140,6 +142,11 @@ func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler 
 		}
 
 		ctx := r.Context()
+		defer func() {
+			if rc.ticket != nil {
+				rc.ticket.Release() // no-op once committed
+			}
+		}()
 		if g, d := runGates(ctx, rc, common); d != nil {
 			a.refuse(ctx, w, rc, g, d)
 			return

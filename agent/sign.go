@@ -47,6 +47,9 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	}
 	// Each decision is in the audit log; the success line is debug-level
 	// so the log does not duplicate the audit at request rate.
+	if rc.ticket != nil {
+		rc.ticket.Commit()
+	}
 	a.log.Debug("signed",
 		zap.String("requestId", rc.id), zap.String("tenant", rc.tenant), zap.Strings("keys", rc.rec.KeyIDs),
 		zap.String("payloadDigest", res.PayloadDigest), zap.Float64("latencyMs", rc.rec.LatencyMS))
@@ -58,6 +61,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 		SigningIdentity: res.SigningIdentity,
 		PayloadDigest:   res.PayloadDigest,
 		BundleHash:      res.BundleHash,
+		Quota:           rc.quota,
 	})
 	if err != nil {
 		a.log.Error("encode response", zap.String("requestId", rc.id), zap.Error(err))

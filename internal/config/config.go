@@ -48,6 +48,8 @@ type Config struct {
 	Peers     Peers     `yaml:"peers"`
 	Authority Authority `yaml:"authority"`
 	DPoP      DPoP      `yaml:"dpop"`
+	Plans     []Plan    `yaml:"plans"`
+	Limits    Limits    `yaml:"limits"`
 	Tenants   []Tenant  `yaml:"tenants"`
 	Keys      []Key     `yaml:"keys"`
 	Audit     Audit     `yaml:"audit"`
@@ -173,6 +175,36 @@ type Tenant struct {
 	ID             string   `yaml:"id"`
 	PredicateTypes []string `yaml:"predicateTypes"`
 	DefaultKey     string   `yaml:"defaultKey"`
+	// Plan names the tenant's plan until its Proof-of-Entitlement names
+	// one; empty: no plan limits.
+	Plan string `yaml:"plan"`
+}
+
+// Plan is a named set of quotas (SPEC §1 step 6). Zero means unlimited.
+type Plan struct {
+	Name             string  `yaml:"name"`
+	QPS              float64 `yaml:"qps"`
+	Burst            int     `yaml:"burst"`
+	Concurrency      int     `yaml:"concurrency"`
+	MaxArtifactBytes int64   `yaml:"maxArtifactBytes"`
+	ArtifactsPerDay  int64   `yaml:"artifactsPerDay"`
+}
+
+// Limits are agent-wide limits.
+type Limits struct {
+	// GlobalConcurrency caps signing requests in flight across all
+	// tenants, protecting slow key backends (0: unlimited).
+	GlobalConcurrency int `yaml:"globalConcurrency"`
+}
+
+// PlanByName returns the named plan, or nil.
+func (c *Config) PlanByName(name string) *Plan {
+	for i := range c.Plans {
+		if c.Plans[i].Name == name {
+			return &c.Plans[i]
+		}
+	}
+	return nil
 }
 
 // Key is a configured signing key.
@@ -426,6 +458,27 @@ func (c *Config) Validate() error {
 		if len(t.PredicateTypes) == 0 {
 			add("tenants[%d].predicateTypes: at least one (nothing could be signed)", i)
 		}
+	}
+	plans := map[string]bool{}
+	for i, p := range c.Plans {
+		if p.Name == "" || plans[p.Name] {
+			add("plans[%d].name: required and unique", i)
+		}
+		plans[p.Name] = true
+		if p.QPS < 0 || p.Burst < 0 || p.Concurrency < 0 || p.MaxArtifactBytes < 0 || p.ArtifactsPerDay < 0 {
+			add("plans[%d]: limits must not be negative", i)
+		}
+		if p.QPS > 0 && p.Burst < 1 {
+			add("plans[%d].burst: at least 1 when qps is set", i)
+		}
+	}
+	for i, t := range c.Tenants {
+		if t.Plan != "" && !plans[t.Plan] {
+			add("tenants[%d].plan: unknown plan %q", i, t.Plan)
+		}
+	}
+	if c.Limits.GlobalConcurrency < 0 {
+		add("limits.globalConcurrency: must not be negative")
 	}
 	ids := map[string]*Key{}
 	for i := range c.Keys {

@@ -1,0 +1,56 @@
+package agent
+
+import (
+	"context"
+	"errors"
+
+	"github.com/stellaops/signer-agent/internal/quota"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+const gateQuota = "quota"
+
+// planFor returns the tenant's plan. Until entitlement (PoE) names plans,
+// the tenant's configured plan applies; no plan means no plan limits.
+func planFor(rc *requestContext) (quota.Plan, bool) {
+	t := rc.snap.cfg.Tenant(rc.tenant)
+	if t == nil || t.Plan == "" {
+		return quota.Plan{}, false
+	}
+	p := rc.snap.cfg.PlanByName(t.Plan)
+	if p == nil {
+		return quota.Plan{}, false
+	}
+	return quota.Plan{Name: p.Name, QPS: p.QPS, Burst: p.Burst, Concurrency: p.Concurrency,
+		MaxArtifactBytes: p.MaxArtifactBytes, ArtifactsPerDay: p.ArtifactsPerDay}, true
+}
+
+// quotaGate applies the plan's limits (SPEC §1 step 6) to the canonical
+// statement; the ticket is committed when the signature is audited and
+// released on every other outcome.
+func (a *Agent) quotaGate(_ context.Context, rc *requestContext) *Denial {
+	p, ok := planFor(rc)
+	if ok {
+		rc.rec.Plan = p.Name
+	}
+	t, d := a.quota.Admit(rc.tenant, p, int64(len(rc.statement)))
+	if d != nil {
+		var code proto.Code
+		switch {
+		case errors.Is(d, quota.ErrTooLarge):
+			code = proto.CodeArtifactTooLarge
+		case errors.Is(d, quota.ErrExhausted):
+			code = proto.CodeQuotaExhausted
+		default:
+			code = proto.CodePlanThrottled
+		}
+		den := deny(code, d.Err.Error(), d.Reason)
+		den.RetryAfter = d.RetryAfter
+		return den
+	}
+	rc.ticket = t
+	if ok && p.ArtifactsPerDay > 0 {
+		rc.quota = &proto.Quota{Plan: p.Name, RemainingToday: t.Remaining}
+	}
+	return nil
+}
