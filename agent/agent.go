@@ -15,6 +15,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/quota"
 )
@@ -114,6 +115,10 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		a.auditor = j
 	}
 	tc, err := loadTLS(cfg)
+	var ent *entitlement.Checker
+	if err == nil {
+		ent, _, err = a.entitlementFor(cfg, nil)
+	}
 	if err != nil {
 		for _, e := range ks {
 			_ = e.key.Close()
@@ -122,7 +127,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	snap := newSnapshot(cfg, v, ks)
-	snap.tls = tc
+	snap.tls, snap.ent = tc, ent
 	a.snap.Store(snap)
 	a.setStatus(fmt.Sprintf("serving; config %s; %d keys", cfg.Path(), len(ks)))
 	return a, nil
@@ -171,6 +176,10 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	old := a.snap.Load()
+	ent, _, err := a.entitlementFor(cfg, old)
+	if err != nil {
+		return err
+	}
 	v, reused, err := a.verifierFor(ctx, cfg, old)
 	if err != nil {
 		return err
@@ -183,7 +192,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	next := newSnapshot(cfg, v, ks)
-	next.tls = tc
+	next.tls, next.ent = tc, ent
 	a.snap.Store(next)
 	old.retire()
 	go func() {

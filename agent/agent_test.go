@@ -88,7 +88,9 @@ func TestBadRequests(t *testing.T) {
 	denyPeers := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
 		return c + "peers:\n  allow:\n    uids: [4242]\n"
 	}})
-	good, _ := json.Marshal(signRequest())
+	goodReq := signRequest()
+	goodReq.PoE = &proto.PoE{Format: "jwt", Value: h.Creds.PoE}
+	good, _ := json.Marshal(goodReq)
 	withField := func(k, v string) string {
 		return strings.Replace(string(good), "{", `{"`+k+`":`+v+`,`, 1)
 	}

@@ -27,7 +27,9 @@ func TestAuthRejects(t *testing.T) {
 	issKey, kid := iss.Key, iss.KeyID
 	dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	body, _ := json.Marshal(signRequest())
+	req := signRequest()
+	req.PoE = &proto.PoE{Format: "jwt", Value: h.Creds.PoE}
+	body, _ := json.Marshal(req)
 	path := proto.PathSignDSSE
 
 	tok := func(mutate func(c map[string]any)) string {

@@ -46,8 +46,18 @@ authority:
   jwksFile: {{.Dir}}/authority/jwks.json
 dpop:
   nonceRequired: true
+# Offline Proofs-of-Entitlement signed by the dev licensing key
+# (licensing/issuer.jwk; signerctl dev token mints them).
+entitlement:
+  licensingKeysFile: {{.Dir}}/licensing/public.pem
+  issuer: {{.LicensingIssuer}}
+plans:
+  - name: dev
+    maxArtifactBytes: 33554432
+    artifactsPerDay: 10000000
 tenants:
   - id: dev
+    plan: dev
     defaultKey: dev
     predicateTypes:
 {{- range .Predicates}}
@@ -98,7 +108,7 @@ func SetupDev(dir string) (string, error) {
 	if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
 		var buf bytes.Buffer
 		if err := devConfig.Execute(&buf, map[string]any{"Dir": abs, "Predicates": DevPredicateTypes,
-			"Issuer": devauth.Issuer, "Installation": devauth.Installation}); err != nil {
+			"Issuer": devauth.Issuer, "Installation": devauth.Installation, "LicensingIssuer": devauth.LicensingIssuer}); err != nil {
 			return "", err
 		}
 		if err := os.WriteFile(cfgPath, buf.Bytes(), 0o600); err != nil {

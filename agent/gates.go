@@ -13,6 +13,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/peercred"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
@@ -79,7 +80,9 @@ type requestContext struct {
 	// ticket is the quota admission, released unless the signature is
 	// committed; quota is the response's quota field.
 	ticket *quota.Ticket
-	quota  *proto.Quota
+	// entitlement is the PoE verdict that admitted the request.
+	entitlement *entitlement.Verdict
+	quota       *proto.Quota
 	// clientCert is the verified client certificate on the TCP listener.
 	clientCert *x509.Certificate
 

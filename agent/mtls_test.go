@@ -113,6 +113,7 @@ func TestMTLSListener(t *testing.T) {
 			cfg.Certificates = []tls.Certificate{*cert}
 		}
 		return &client.Client{
+			PoE: &proto.PoE{Format: "jwt", Value: h.Creds.PoE},
 			Dial: func(ctx context.Context) (net.Conn, error) {
 				d := tls.Dialer{Config: cfg}
 				return d.DialContext(ctx, "tcp", h.TCPAddr)

@@ -8,28 +8,35 @@ import (
 	"testing"
 
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
 
-func withPlans(plans, plan string) func(string) string {
+// withPlan adds a plan to the dev config; the test's PoE names it.
+func withPlan(plan string) func(string) string {
 	return func(c string) string {
-		c = strings.Replace(c, "tenants:\n", plans+"tenants:\n", 1)
-		return strings.Replace(c, "  - id: dev\n", "  - id: dev\n    plan: "+plan+"\n", 1)
+		return strings.Replace(c, "plans:\n", "plans:\n  - "+plan+"\n", 1)
 	}
+}
+
+// clientOnPlan is a client whose PoE names plan.
+func clientOnPlan(t *testing.T, h *harness.Agent, plan string) *client.Client {
+	return h.ClientWith(h.Mint(t, devauth.Options{Plan: plan}))
 }
 
 func TestQuotas(t *testing.T) {
 	ctx := context.Background()
 	t.Run("burst then throttle", func(t *testing.T) {
-		h := harness.StartAgent(t, harness.Options{EditConfig: withPlans("plans:\n  - {name: slow, qps: 0.01, burst: 2}\n", "slow")})
+		h := harness.StartAgent(t, harness.Options{EditConfig: withPlan("{name: slow, qps: 0.01, burst: 2}")})
+		cl := clientOnPlan(t, h, "slow")
 		for i := 0; i < 2; i++ {
-			if _, err := h.Client.SignDSSE(ctx, signRequest()); err != nil {
+			if _, err := cl.SignDSSE(ctx, signRequest()); err != nil {
 				t.Fatalf("within burst: %v", err)
 			}
 		}
 		before := len(h.Signed())
-		_, err := h.Client.SignDSSE(ctx, signRequest())
+		_, err := cl.SignDSSE(ctx, signRequest())
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Code != proto.CodePlanThrottled || ce.Status != 429 {
 			t.Fatalf("got %v", err)
@@ -47,24 +54,25 @@ func TestQuotas(t *testing.T) {
 		}
 	})
 	t.Run("size and daily cap", func(t *testing.T) {
-		h := harness.StartAgent(t, harness.Options{EditConfig: withPlans("plans:\n  - {name: free, maxArtifactBytes: 400, artifactsPerDay: 2}\n", "free")})
+		h := harness.StartAgent(t, harness.Options{EditConfig: withPlan("{name: free, maxArtifactBytes: 400, artifactsPerDay: 2}")})
+		cl := clientOnPlan(t, h, "free")
 		big := signRequest()
 		big.Predicate = json.RawMessage(`{"filler":"` + strings.Repeat("x", 500) + `"}`)
-		_, err := h.Client.SignDSSE(ctx, big)
+		_, err := cl.SignDSSE(ctx, big)
 		if !errors.Is(err, client.ErrArtifactTooLarge) {
 			t.Fatalf("size: %v", err)
 		}
-		res, err := h.Client.SignDSSE(ctx, signRequest())
+		res, err := cl.SignDSSE(ctx, signRequest())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if res.Quota == nil || res.Quota.Plan != "free" || res.Quota.RemainingToday != 1 {
 			t.Fatalf("quota field %+v", res.Quota)
 		}
-		if _, err := h.Client.SignDSSE(ctx, signRequest()); err != nil {
+		if _, err := cl.SignDSSE(ctx, signRequest()); err != nil {
 			t.Fatal(err)
 		}
-		_, err = h.Client.SignDSSE(ctx, signRequest())
+		_, err = cl.SignDSSE(ctx, signRequest())
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Code != proto.CodeQuotaExhausted || ce.RetryAfter <= 0 {
 			t.Fatalf("daily cap: %v", err)
@@ -74,11 +82,22 @@ func TestQuotas(t *testing.T) {
 			t.Fatalf("%d signed", len(h.Signed()))
 		}
 	})
-	t.Run("no plan, no limits, no quota field", func(t *testing.T) {
+	t.Run("PoE quota overrides and plan in the response", func(t *testing.T) {
 		h := harness.StartAgent(t, harness.Options{})
 		res, err := h.Client.SignDSSE(ctx, signRequest())
-		if err != nil || res.Quota != nil {
-			t.Fatalf("%v %+v", err, res)
+		if err != nil || res.Quota == nil || res.Quota.Plan != "dev" || res.Quota.RemainingToday != 10000000-1 {
+			t.Fatalf("%v %+v", err, res.Quota)
+		}
+	})
+	t.Run("PoE for an unknown plan", func(t *testing.T) {
+		h := harness.StartAgent(t, harness.Options{})
+		_, err := clientOnPlan(t, h, "platinum").SignDSSE(ctx, signRequest())
+		if !errors.Is(err, client.ErrEntitlementDenied) {
+			t.Fatalf("got %v", err)
+		}
+		recs := h.Audit.Records()
+		if last := recs[len(recs)-1]; last.Gate != "entitlement" || last.PoEHash == "" || !strings.Contains(last.Reason, "platinum") {
+			t.Fatalf("audit %+v", last)
 		}
 	})
 }

@@ -4,25 +4,30 @@ import (
 	"context"
 	"errors"
 
+	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
 )
 
 const gateQuota = "quota"
 
-// planFor returns the tenant's plan. Until entitlement (PoE) names plans,
-// the tenant's configured plan applies; no plan means no plan limits.
+// planFor returns the plan whose quotas apply: the one the PoE names, with
+// the PoE's overrides; under an emergency bypass (no PoE verdict) the
+// tenant's configured plan; no plan means no plan limits.
 func planFor(rc *requestContext) (quota.Plan, bool) {
-	t := rc.snap.cfg.Tenant(rc.tenant)
-	if t == nil || t.Plan == "" {
-		return quota.Plan{}, false
+	name := ""
+	var over *entitlement.Quotas
+	if v := rc.entitlement; v != nil && v.State != entitlement.StateBypass {
+		name, over = v.Plan, v.Quotas
+	} else if t := rc.snap.cfg.Tenant(rc.tenant); t != nil {
+		name = t.Plan
 	}
-	p := rc.snap.cfg.PlanByName(t.Plan)
+	p := rc.snap.cfg.PlanByName(name)
 	if p == nil {
 		return quota.Plan{}, false
 	}
-	return quota.Plan{Name: p.Name, QPS: p.QPS, Burst: p.Burst, Concurrency: p.Concurrency,
-		MaxArtifactBytes: p.MaxArtifactBytes, ArtifactsPerDay: p.ArtifactsPerDay}, true
+	return applyOverrides(quota.Plan{Name: p.Name, QPS: p.QPS, Burst: p.Burst, Concurrency: p.Concurrency,
+		MaxArtifactBytes: p.MaxArtifactBytes, ArtifactsPerDay: p.ArtifactsPerDay}, over), true
 }
 
 // quotaGate applies the plan's limits (SPEC §1 step 6) to the canonical

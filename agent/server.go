@@ -74,6 +74,7 @@ func (a *Agent) tcpHandler() http.Handler {
 		{gateOpTok, a.optokGate},
 		{gateMTLS, mtlsGate},
 		{gateBody, bodyGate},
+		{gateEntitlement, a.entitlementGate},
 		{gateQuota, a.quotaGate},
 		{gatePolicy, a.policyGate},
 	}
@@ -90,6 +91,7 @@ func (a *Agent) tcpHandler() http.Handler {
 func (a *Agent) adminHandler() http.Handler {
 	routes := map[string]route{
 		proto.PathAdminReload: {method: http.MethodPost, audited: true, handle: a.handleReload},
+		proto.PathAdminBypass: {method: http.MethodPost, audited: true, handle: a.handleBypass},
 		proto.PathHealthz:     {method: http.MethodGet, handle: a.handleHealthz},
 		proto.PathReadyz:      {method: http.MethodGet, handle: a.handleReadyz},
 	}
@@ -104,6 +106,7 @@ func (a *Agent) signGates() []gate {
 		{gateOpTok, a.optokGate},
 		{gateDPoP, a.dpopGate},
 		{gateBody, bodyGate},
+		{gateEntitlement, a.entitlementGate},
 		{gateQuota, a.quotaGate},
 		{gatePolicy, a.policyGate},
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/entitlement"
 )
 
 // snapshot is one configuration with its opened keys. Requests acquire the
@@ -14,6 +15,7 @@ import (
 type snapshot struct {
 	cfg        *config.Config
 	auth       *auth.Verifier
+	ent        *entitlement.Checker
 	tls        *tls.Config // mTLS listener material (nil: listener off)
 	keys       map[string]*keyEntry
 	predicates map[string]map[string]bool // tenant -> allowed predicate types

@@ -73,6 +73,11 @@ type Client struct {
 	// dropped.
 	HTUBase string
 
+	// PoE and ScannerImageDigest fill sign requests that do not carry
+	// their own (Credentials.Apply sets them from a credentials file).
+	PoE                *proto.PoE
+	ScannerImageDigest string
+
 	// Authorize, if set, is called with each fully built request just
 	// before it is sent (again for the nonce retry), to add credentials or
 	// other headers. It runs after the Token and DPoP headers are set and
@@ -169,6 +174,16 @@ func (c *Client) CloseIdleConnections() {
 func (c *Client) SignDSSE(ctx context.Context, req *proto.SignRequest) (*proto.SignResponse, error) {
 	if req == nil {
 		return nil, errors.New("signer-agent: SignDSSE: nil request")
+	}
+	if (req.PoE == nil && c.PoE != nil) || (req.ScannerImageDigest == "" && c.ScannerImageDigest != "") {
+		r := *req // the caller's request is not modified
+		if r.PoE == nil {
+			r.PoE = c.PoE
+		}
+		if r.ScannerImageDigest == "" {
+			r.ScannerImageDigest = c.ScannerImageDigest
+		}
+		req = &r
 	}
 	body, err := json.Marshal(req)
 	if err != nil {

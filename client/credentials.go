@@ -238,6 +238,10 @@ func (c *Credentials) Apply(cl *Client) {
 	}
 	cl.Token = StaticToken(c.OpTok)
 	cl.DPoPKey = c.DPoPKey
+	if c.PoE != "" {
+		cl.PoE = &proto.PoE{Format: "jwt", Value: c.PoE}
+	}
+	cl.ScannerImageDigest = c.ScannerImageDigest
 }
 
 // String describes the credentials with their secrets redacted.

@@ -48,6 +48,8 @@ type Config struct {
 	Peers     Peers     `yaml:"peers"`
 	Authority Authority `yaml:"authority"`
 	DPoP      DPoP      `yaml:"dpop"`
+	// Entitlement configures Proof-of-Entitlement checks (SPEC §6).
+	Entitlement Entitlement `yaml:"entitlement"`
 	Plans     []Plan    `yaml:"plans"`
 	Limits    Limits    `yaml:"limits"`
 	Tenants   []Tenant  `yaml:"tenants"`
@@ -158,6 +160,18 @@ type Authority struct {
 	MaxLifetime time.Duration `yaml:"maxLifetime"` // default 10m
 	// RefetchMinInterval rate-limits JWKS refetches on an unknown kid.
 	RefetchMinInterval time.Duration `yaml:"refetchMinInterval"` // default 30s
+}
+
+// Entitlement configures PoE verification: offline JWTs signed by the
+// licensing key(s) in LicensingKeysFile, and/or online introspection.
+type Entitlement struct {
+	LicensingKeysFile string        `yaml:"licensingKeysFile"` // PEM public key(s)
+	Issuer            string        `yaml:"issuer"`            // optional exact iss of JWT PoEs
+	IntrospectionURL  string        `yaml:"introspectionURL"`  // <url>/license/introspect
+	Timeout           time.Duration `yaml:"timeout"`           // default 3s
+	Retries           int           `yaml:"retries"`           // default 2
+	CacheTTL          time.Duration `yaml:"cacheTTL"`          // default 5m
+	Grace             time.Duration `yaml:"grace"`             // default 1h
 }
 
 // DPoP configures sender binding (RFC 9449).
@@ -352,6 +366,20 @@ func (c *Config) applyDefaults(base string) {
 	if a.RefetchMinInterval == 0 {
 		a.RefetchMinInterval = 30 * time.Second
 	}
+	en := &c.Entitlement
+	en.LicensingKeysFile = resolve(base, en.LicensingKeysFile)
+	if en.Timeout == 0 {
+		en.Timeout = 3 * time.Second
+	}
+	if en.Retries == 0 {
+		en.Retries = 2
+	}
+	if en.CacheTTL == 0 {
+		en.CacheTTL = 5 * time.Minute
+	}
+	if en.Grace == 0 {
+		en.Grace = time.Hour
+	}
 	if c.DPoP.HTUBase == "" {
 		c.DPoP.HTUBase = "http://" + proto.Host
 	}
@@ -442,6 +470,16 @@ func (c *Config) Validate() error {
 	}
 	if u, err := url.Parse(c.DPoP.HTUBase); err != nil || u.Scheme == "" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
 		add("dpop.htuBase: want scheme://host without path or query")
+	}
+	if en := c.Entitlement; en.LicensingKeysFile == "" && en.IntrospectionURL == "" {
+		add("entitlement: set licensingKeysFile (offline PoEs) and/or introspectionURL (online); nothing is signed without a PoE")
+	} else if en.IntrospectionURL != "" {
+		if u, err := url.Parse(en.IntrospectionURL); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+			add("entitlement.introspectionURL: want https (http only to a loopback host)")
+		}
+	}
+	if c.Entitlement.Retries < 0 || c.Entitlement.Retries > 10 || c.Entitlement.Timeout < 0 || c.Entitlement.Grace < 0 || c.Entitlement.CacheTTL < 0 {
+		add("entitlement: timeout, retries (0–10), cacheTTL and grace must not be negative")
 	}
 	if c.DPoP.NonceWindow < 10*time.Second || c.DPoP.NonceWindow > time.Hour {
 		add("dpop.nonceWindow: between 10s and 1h")
@@ -579,4 +617,12 @@ func keyFiles(uri string) []string {
 		out = append(out, pf)
 	}
 	return out
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -12,6 +12,7 @@ import (
 
 const minimal = `version: 1
 authority: {issuer: "https://authority.example", jwksFile: trust/authority/jwks.json}
+entitlement: {licensingKeysFile: trust/licensing/public.pem}
 tenants:
   - id: t
     predicateTypes: [stella.ops/sbom@v1]
@@ -69,6 +70,8 @@ func TestRejects(t *testing.T) {
 		"two JWKS sources":    {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, discovery: true}"},
 		"wrong audience":      {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, audience: other}"},
 		"huge skew":           {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, skew: 1h}"},
+		"no entitlement source":  {"entitlement: {licensingKeysFile: trust/licensing/public.pem}", "entitlement: {}"},
+		"plain http licensing":   {"entitlement: {licensingKeysFile: trust/licensing/public.pem}", "entitlement: {introspectionURL: \"http://licensing.example\"}"},
 		"htu with path":       {"version: 1", "version: 1\ndpop: {htuBase: \"http://signer-agent/x\"}"},
 		"tiny nonce window":   {"version: 1", "version: 1\ndpop: {nonceWindow: 1s}"},
 		"no predicate types":  {"predicateTypes: [stella.ops/sbom@v1]", "predicateTypes: []"},

@@ -9,8 +9,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -33,13 +35,24 @@ const (
 
 // Files under the state directory.
 const (
-	IssuerKeyFile = "authority/issuer.jwk"
-	JWKSFile      = "authority/jwks.json"
+	IssuerKeyFile    = "authority/issuer.jwk"
+	JWKSFile         = "authority/jwks.json"
+	LicensingKeyFile = "licensing/issuer.jwk"
+	LicensingPubFile = "licensing/public.pem"
 )
 
-// Setup creates the dev Authority's issuer key and JWKS in stateDir unless
-// they exist.
+// Dev licensing identities.
+const (
+	LicensingIssuer = "https://licensing.dev.invalid"
+	Plan            = "dev"
+)
+
+// Setup creates the dev Authority's issuer key and JWKS, and the dev
+// licensing key, in stateDir unless they exist.
 func Setup(stateDir string) error {
+	if err := setupLicensing(stateDir); err != nil {
+		return err
+	}
 	dir := filepath.Join(stateDir, "authority")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("dev authority: %w", err)
@@ -78,6 +91,64 @@ func Setup(stateDir string) error {
 	return nil
 }
 
+// setupLicensing writes the dev licensing key (private JWK) and its PEM
+// public key, the agent's offline PoE trust root.
+func setupLicensing(stateDir string) error {
+	keyPath := filepath.Join(stateDir, LicensingKeyFile)
+	if _, err := os.Stat(keyPath); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
+		return fmt.Errorf("dev licensing: %w", err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(stateDir, LicensingPubFile), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("dev licensing: %w", err)
+	}
+	priv, err := json.MarshalIndent(jose.JSONWebKey{Key: k, Algorithm: string(jose.ES256), Use: "sig"}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(keyPath, append(priv, '\n'), 0o600)
+}
+
+// MintPoE issues an offline Proof-of-Entitlement JWT from the dev licensing
+// key.
+func MintPoE(stateDir string, o Options) (string, error) {
+	o.defaults()
+	b, err := os.ReadFile(filepath.Join(stateDir, LicensingKeyFile))
+	if err != nil {
+		return "", fmt.Errorf("dev licensing key (run signer-agent --dev first): %w", err)
+	}
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(b); err != nil || k.IsPublic() {
+		return "", errors.New("dev licensing key: not a private JWK")
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.Key}, nil)
+	if err != nil {
+		return "", err
+	}
+	now := o.Now.Truncate(time.Second)
+	var jti [12]byte
+	_, _ = rand.Read(jti[:])
+	claims := map[string]any{
+		"iss": LicensingIssuer, "sub": o.Installation, "tid": o.Tenant, "plan": o.Plan,
+		"iat": now.Unix(), "exp": now.Add(o.PoETTL).Unix(),
+		"jti": base64.RawURLEncoding.EncodeToString(jti[:]),
+	}
+	if o.VersionWindow != nil {
+		claims["versionWindow"] = o.VersionWindow
+	}
+	return jwt.Signed(s).Claims(claims).Serialize()
+}
+
 // Options shape a minted token.
 type Options struct {
 	Tenant       string        // default Tenant
@@ -85,6 +156,35 @@ type Options struct {
 	Scope        string        // default Scope
 	TTL          time.Duration // default 5m
 	Now          time.Time     // default time.Now()
+	// PoE options.
+	Plan          string            // default Plan
+	PoETTL        time.Duration     // default 30 days
+	VersionWindow map[string]string // {"earliest": …, "latest": …}
+	NoPoE         bool              // mint no PoE
+}
+
+func (o *Options) defaults() {
+	if o.Tenant == "" {
+		o.Tenant = Tenant
+	}
+	if o.Installation == "" {
+		o.Installation = Installation
+	}
+	if o.Scope == "" {
+		o.Scope = Scope
+	}
+	if o.TTL == 0 {
+		o.TTL = 5 * time.Minute
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Plan == "" {
+		o.Plan = Plan
+	}
+	if o.PoETTL == 0 {
+		o.PoETTL = 30 * 24 * time.Hour
+	}
 }
 
 // Credentials is the JSON `signerctl dev token` prints (SPEC §12).
@@ -114,26 +214,18 @@ func Mint(stateDir string, o Options) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Credentials{OpTok: tok, DPoPKey: &jose.JSONWebKey{Key: dpop, Algorithm: string(jose.ES256), Use: "sig"}}, nil
+	c := &Credentials{OpTok: tok, DPoPKey: &jose.JSONWebKey{Key: dpop, Algorithm: string(jose.ES256), Use: "sig"}}
+	if !o.NoPoE {
+		if c.PoE, err = MintPoE(stateDir, o); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // MintToken signs an OpTok bound to dpopPub's thumbprint (cnf.jkt).
 func MintToken(issuer jose.JSONWebKey, dpopPub crypto.PublicKey, o Options) (string, error) {
-	if o.Tenant == "" {
-		o.Tenant = Tenant
-	}
-	if o.Installation == "" {
-		o.Installation = Installation
-	}
-	if o.Scope == "" {
-		o.Scope = Scope
-	}
-	if o.TTL == 0 {
-		o.TTL = 5 * time.Minute
-	}
-	if o.Now.IsZero() {
-		o.Now = time.Now()
-	}
+	o.defaults()
 	jkt, err := thumbprint(dpopPub)
 	if err != nil {
 		return "", err

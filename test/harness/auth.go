@@ -23,6 +23,7 @@ import (
 type Credentials struct {
 	Token string
 	Key   crypto.Signer
+	PoE   string // offline PoE JWT ("" when minted without one)
 }
 
 // Mint issues dev credentials from the agent's dev Authority.
@@ -32,12 +33,16 @@ func (h *Agent) Mint(t testing.TB, o devauth.Options) Credentials {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Credentials{Token: c.OpTok, Key: c.DPoPKey.Key.(crypto.Signer)}
+	return Credentials{Token: c.OpTok, Key: c.DPoPKey.Key.(crypto.Signer), PoE: c.PoE}
 }
 
 // ClientWith returns a client on the api socket using creds.
 func (h *Agent) ClientWith(c Credentials) *client.Client {
-	return &client.Client{Socket: h.APISock, Token: client.StaticToken(c.Token), DPoPKey: c.Key}
+	cl := &client.Client{Socket: h.APISock, Token: client.StaticToken(c.Token), DPoPKey: c.Key}
+	if c.PoE != "" {
+		cl.PoE = &proto.PoE{Format: "jwt", Value: c.PoE}
+	}
+	return cl
 }
 
 // Nonce fetches the agent's current DPoP nonce (every api response has it).

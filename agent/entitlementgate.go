@@ -1,0 +1,200 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"reflect"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/quota"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+const gateEntitlement = "entitlement"
+
+// entitlementFor reuses prev's checker (and its verdict cache and bypass)
+// when the entitlement settings did not change; a new checker inherits the
+// bypass in force.
+func (a *Agent) entitlementFor(cfg *config.Config, prev *snapshot) (*entitlement.Checker, bool, error) {
+	if prev != nil && prev.ent != nil && reflect.DeepEqual(prev.cfg.Entitlement, cfg.Entitlement) {
+		return prev.ent, true, nil
+	}
+	en := cfg.Entitlement
+	var keys []crypto.PublicKey
+	if en.LicensingKeysFile != "" {
+		b, err := os.ReadFile(en.LicensingKeysFile)
+		if err != nil {
+			return nil, false, fmt.Errorf("entitlement.licensingKeysFile: %w", err)
+		}
+		if keys, err = parsePublicKeys(b); err != nil {
+			return nil, false, fmt.Errorf("entitlement.licensingKeysFile: %w", err)
+		}
+	}
+	c, err := entitlement.New(entitlement.Config{
+		LicensingKeys: keys, Issuer: en.Issuer, IntrospectionURL: en.IntrospectionURL,
+		HTTPClient: &http.Client{}, Timeout: en.Timeout, Retries: en.Retries,
+		CacheTTL: en.CacheTTL, Grace: en.Grace, Now: a.now,
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if prev != nil && prev.ent != nil {
+		c.SetBypass(prev.ent.ActiveBypass())
+	}
+	return c, false, nil
+}
+
+// entitlementGate checks the request's PoE (SPEC §1 step 4) for the token's
+// tenant and installation, and fixes the plan whose quotas apply.
+func (a *Agent) entitlementGate(ctx context.Context, rc *requestContext) *Denial {
+	inst := ""
+	if rc.claims != nil {
+		inst = rc.claims.Installation
+	}
+	v, err := rc.snap.ent.Check(ctx, rc.req.PoE, rc.tenant, inst)
+	rc.rec.PoEState, rc.rec.PoEHash = v.State, v.PoEHash
+	if err != nil {
+		var e *entitlement.Error
+		code := proto.CodeEntitlementDenied
+		if errors.As(err, &e) {
+			code = e.Code()
+		}
+		d := deny(code, "Proof-of-Entitlement not accepted", v.Reason)
+		if code == proto.CodeEntitlementUnavailable {
+			d.Detail = "licensing is unavailable and no recent verdict is cached; retry later"
+			d.RetryAfter = 30 * time.Second
+		}
+		return d
+	}
+	rc.entitlement = &v
+	if v.State == entitlement.StateBypass {
+		a.log.Warn("signing under entitlement bypass", zap.String("requestId", rc.id), zap.String("reason", v.BypassReason))
+		return nil
+	}
+	if rc.snap.cfg.PlanByName(v.Plan) == nil {
+		return deny(proto.CodeEntitlementDenied, "Proof-of-Entitlement names a plan this agent does not know",
+			fmt.Sprintf("unknown plan %q", v.Plan))
+	}
+	return nil
+}
+
+// applyOverrides lays a PoE's quota overrides over its plan.
+func applyOverrides(p quota.Plan, q *entitlement.Quotas) quota.Plan {
+	if q == nil {
+		return p
+	}
+	if q.QPS != nil {
+		p.QPS = *q.QPS
+	}
+	if q.Burst != nil {
+		p.Burst = *q.Burst
+	}
+	if q.Concurrency != nil {
+		p.Concurrency = *q.Concurrency
+	}
+	if q.MaxArtifactBytes != nil {
+		p.MaxArtifactBytes = *q.MaxArtifactBytes
+	}
+	if q.ArtifactsPerDay != nil {
+		p.ArtifactsPerDay = *q.ArtifactsPerDay
+	}
+	return p
+}
+
+// bypassRequest is the body of POST /admin/v1/entitlement/bypass.
+type bypassRequest struct {
+	Reason string `json:"reason"`
+	For    string `json:"for"` // Go duration; "0s" turns the bypass off
+}
+
+// maxBypass bounds one emergency bypass.
+const maxBypass = 24 * time.Hour
+
+// handleBypass enables or ends the emergency entitlement bypass; the
+// toggle itself is audited.
+func (a *Agent) handleBypass(w http.ResponseWriter, rc *requestContext) {
+	ctx := rc.r.Context()
+	body, err := readBody(rc.r, 64<<10)
+	var br bypassRequest
+	if err == nil {
+		err = proto.DecodeStrict(body, &br)
+	}
+	var d time.Duration
+	if err == nil {
+		d, err = time.ParseDuration(br.For)
+	}
+	switch {
+	case err != nil:
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"reason": "…", "for": "30m"}`, "bad bypass request"))
+		return
+	case d < 0 || d > maxBypass:
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, "for: between 0s and 24h", "bypass duration out of range"))
+		return
+	case d > 0 && len(br.Reason) < 3:
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, "reason: required", "bypass without reason"))
+		return
+	}
+	now := a.now()
+	var b *entitlement.Bypass
+	if d > 0 {
+		b = &entitlement.Bypass{Reason: br.Reason, Until: now.Add(d), SetAt: now}
+		if rc.peer != nil {
+			b.By = fmt.Sprintf("uid %d pid %d", rc.peer.UID, rc.peer.PID)
+		}
+	}
+	rc.rec.Admin = "entitlement-bypass"
+	if b != nil {
+		rc.rec.Reason = fmt.Sprintf("bypass enabled until %s: %s", b.Until.UTC().Format(time.RFC3339), br.Reason)
+	} else {
+		rc.rec.Reason = "bypass disabled"
+	}
+	rc.rec.Decision, rc.rec.Gate, rc.rec.Time = audit.Allow, "admin", now.UTC()
+	rc.rec.LatencyMS = msSince(a.now, rc.start)
+	// Audit first: an unaudited toggle must not take effect.
+	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
+		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "the bypass could not be audited and was not changed", rc.id))
+		return
+	}
+	rc.snap.ent.SetBypass(b)
+	a.log.Warn("entitlement bypass changed", zap.String("requestId", rc.id), zap.String("change", rc.rec.Reason))
+	out := map[string]any{"active": b != nil}
+	if b != nil {
+		out["until"], out["reason"] = b.Until.UTC(), b.Reason
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parsePublicKeys reads every PUBLIC KEY block of a PEM file.
+func parsePublicKeys(b []byte) ([]crypto.PublicKey, error) {
+	var out []crypto.PublicKey
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "PUBLIC KEY" {
+			continue
+		}
+		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse public key: %w", err)
+		}
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM PUBLIC KEY block")
+	}
+	return out, nil
+}
