@@ -48,6 +48,7 @@ func commands() []command {
 		{"keys", "list the agent's public keys (keys list)", (*app).cmdKeys},
 		{"health", "check the agent's liveness or readiness", (*app).cmdHealth},
 		{"bench", "measure signing throughput and latency", (*app).cmdBench},
+		{"entitlement", "emergency entitlement bypass (entitlement bypass)", (*app).cmdEntitlement},
 		{"dev", "development helpers (dev token)", (*app).cmdDev},
 		{"version", "print the version", (*app).cmdVersion},
 	}

@@ -249,3 +249,21 @@ func TestBenchAgainstAgent(t *testing.T) {
 		}
 	})
 }
+
+func TestEntitlementBypassCommand(t *testing.T) {
+	dir := startDevAgent(t, nil)
+	admin := filepath.Join(dir, "admin.sock")
+	r := runCtl(t, "--admin-socket", admin, "entitlement", "bypass", "--for", "10m")
+	r.wantCode(t, exitUsage)
+	r = runCtl(t, "--admin-socket", admin, "entitlement", "bypass", "--reason", "licensing outage", "--for", "10m")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, "on until") {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	r = runCtl(t, "--admin-socket", admin, "entitlement", "bypass", "--reason", "x", "--for", "72h")
+	r.wantCode(t, exitFailure)
+	if !strings.HasPrefix(r.stderr, "signerctl: invalid_request: ") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	runCtl(t, "--admin-socket", admin, "entitlement", "bypass", "--off").wantCode(t, exitOK)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// adminPost sends a JSON body to an admin endpoint and decodes the answer
+// into out; agent refusals become *client.Error like the api's.
+func (a *app) adminPost(ctx context.Context, path string, in, out any) error {
+	sock := strings.TrimPrefix(a.adminSocket, "unix://")
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+proto.Host+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", proto.MediaTypeJSON)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket %s: %w", sock, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		if p, perr := proto.DecodeProblem(b); perr == nil {
+			return &client.Error{Status: p.Status, Code: p.Code, Detail: p.Detail, RequestID: p.RequestID}
+		}
+		return fmt.Errorf("admin %s: HTTP %d", path, resp.StatusCode)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// cmdEntitlement is `signerctl entitlement bypass`.
+func (a *app) cmdEntitlement(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "bypass" {
+		return usagef("usage: signerctl entitlement bypass --reason TEXT --for DURATION | --off")
+	}
+	fs := a.flagSet("entitlement bypass", "entitlement bypass --reason TEXT --for DURATION | --off", bypassHelp)
+	reason := fs.String("reason", "", "why (recorded in the audit log)")
+	dur := fs.Duration("for", 0, "how long, at most 24h")
+	off := fs.Bool("off", false, "end the bypass now")
+	if err := fs.parse(args[1:]); err != nil {
+		return err
+	}
+	if *off == (*dur > 0) {
+		return usagef("give either --for DURATION (with --reason) or --off")
+	}
+	if !*off && strings.TrimSpace(*reason) == "" {
+		return usagef("--reason is required")
+	}
+	var out map[string]any
+	if err := a.adminPost(ctx, proto.PathAdminBypass, map[string]string{"reason": *reason, "for": dur.String()}, &out); err != nil {
+		return err
+	}
+	if *off {
+		fmt.Fprintln(a.stdout, "entitlement bypass: off")
+	} else {
+		fmt.Fprintf(a.stdout, "entitlement bypass: on until %v (%s)\n", out["until"], *reason)
+	}
+	return nil
+}
+
+const bypassHelp = `Enable or end the agent's emergency entitlement bypass (admin socket).
+While it lasts, sign requests skip the Proof-of-Entitlement check and are
+audited with poeState "bypass"; the toggle itself is audited first.`
