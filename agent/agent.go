@@ -18,6 +18,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/quota"
+	"github.com/stellaops/signer-agent/internal/release"
 )
 
 // Version is set at build time (-ldflags "-X …agent.Version=…").
@@ -116,8 +117,12 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	}
 	tc, err := loadTLS(cfg)
 	var ent *entitlement.Checker
+	var rel *release.Checker
 	if err == nil {
 		ent, _, err = a.entitlementFor(cfg, nil)
+	}
+	if err == nil {
+		rel, err = newRelease(cfg, a.now)
 	}
 	if err != nil {
 		for _, e := range ks {
@@ -127,7 +132,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	snap := newSnapshot(cfg, v, ks)
-	snap.tls, snap.ent = tc, ent
+	snap.tls, snap.ent, snap.rel = tc, ent, rel
 	a.snap.Store(snap)
 	a.setStatus(fmt.Sprintf("serving; config %s; %d keys", cfg.Path(), len(ks)))
 	return a, nil
@@ -180,6 +185,10 @@ func (a *Agent) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rel, err := newRelease(cfg, a.now)
+	if err != nil {
+		return err
+	}
 	v, reused, err := a.verifierFor(ctx, cfg, old)
 	if err != nil {
 		return err
@@ -192,7 +201,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	next := newSnapshot(cfg, v, ks)
-	next.tls, next.ent = tc, ent
+	next.tls, next.ent, next.rel = tc, ent, rel
 	a.snap.Store(next)
 	old.retire()
 	go func() {

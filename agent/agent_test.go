@@ -90,6 +90,7 @@ func TestBadRequests(t *testing.T) {
 	}})
 	goodReq := signRequest()
 	goodReq.PoE = &proto.PoE{Format: "jwt", Value: h.Creds.PoE}
+	goodReq.ScannerImageDigest = h.Creds.ScannerImageDigest
 	good, _ := json.Marshal(goodReq)
 	withField := func(k, v string) string {
 		return strings.Replace(string(good), "{", `{"`+k+`":`+v+`,`, 1)

@@ -29,6 +29,7 @@ func TestAuthRejects(t *testing.T) {
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	req := signRequest()
 	req.PoE = &proto.PoE{Format: "jwt", Value: h.Creds.PoE}
+	req.ScannerImageDigest = h.Creds.ScannerImageDigest
 	body, _ := json.Marshal(req)
 	path := proto.PathSignDSSE
 

@@ -51,6 +51,9 @@ dpop:
 entitlement:
   licensingKeysFile: {{.Dir}}/licensing/public.pem
   issuer: {{.LicensingIssuer}}
+# Scanner release integrity: the allowlist pre-approves a demo digest.
+release:
+  allowlistFile: {{.Dir}}/release/allowlist.yaml
 plans:
   - name: dev
     maxArtifactBytes: 33554432

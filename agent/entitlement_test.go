@@ -18,7 +18,7 @@ import (
 func TestEntitlementGate(t *testing.T) {
 	ctx := context.Background()
 	h := harness.StartAgent(t, harness.Options{})
-	noPoE := h.ClientWith(harness.Credentials{Token: h.Creds.Token, Key: h.Creds.Key})
+	noPoE := h.ClientWith(harness.Credentials{Token: h.Creds.Token, Key: h.Creds.Key, ScannerImageDigest: h.Creds.ScannerImageDigest})
 	otherTenantPoE, err := devauth.MintPoE(h.Dir, devauth.Options{Tenant: "someone-else"})
 	if err != nil {
 		t.Fatal(err)

@@ -113,7 +113,8 @@ func TestMTLSListener(t *testing.T) {
 			cfg.Certificates = []tls.Certificate{*cert}
 		}
 		return &client.Client{
-			PoE: &proto.PoE{Format: "jwt", Value: h.Creds.PoE},
+			PoE:                &proto.PoE{Format: "jwt", Value: h.Creds.PoE},
+			ScannerImageDigest: h.Creds.ScannerImageDigest,
 			Dial: func(ctx context.Context) (net.Conn, error) {
 				d := tls.Dialer{Config: cfg}
 				return d.DialContext(ctx, "tcp", h.TCPAddr)

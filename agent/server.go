@@ -57,10 +57,11 @@ func (a *Agent) apiHandler() http.Handler {
 	sign := route{method: http.MethodPost, audited: true, handle: a.handleSign}
 	sign.gates = a.signGates()
 	routes := map[string]route{
-		proto.PathSignDSSE: sign,
-		proto.PathKeys:     {method: http.MethodGet, handle: a.handleKeys},
-		proto.PathHealthz:  {method: http.MethodGet, handle: a.handleHealthz},
-		proto.PathReadyz:   {method: http.MethodGet, handle: a.handleReadyz},
+		proto.PathSignDSSE:  sign,
+		proto.PathKeys:      {method: http.MethodGet, handle: a.handleKeys},
+		proto.PathReferrers: {method: http.MethodGet, handle: a.handleReferrers},
+		proto.PathHealthz:   {method: http.MethodGet, handle: a.handleHealthz},
+		proto.PathReadyz:    {method: http.MethodGet, handle: a.handleReadyz},
 	}
 	return a.dispatch(socketAPI, routes)
 }
@@ -75,6 +76,7 @@ func (a *Agent) tcpHandler() http.Handler {
 		{gateMTLS, mtlsGate},
 		{gateBody, bodyGate},
 		{gateEntitlement, a.entitlementGate},
+		{gateRelease, a.releaseGate},
 		{gateQuota, a.quotaGate},
 		{gatePolicy, a.policyGate},
 	}
@@ -107,6 +109,7 @@ func (a *Agent) signGates() []gate {
 		{gateDPoP, a.dpopGate},
 		{gateBody, bodyGate},
 		{gateEntitlement, a.entitlementGate},
+		{gateRelease, a.releaseGate},
 		{gateQuota, a.quotaGate},
 		{gatePolicy, a.policyGate},
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/release"
 )
 
 // snapshot is one configuration with its opened keys. Requests acquire the
@@ -16,6 +17,7 @@ type snapshot struct {
 	cfg        *config.Config
 	auth       *auth.Verifier
 	ent        *entitlement.Checker
+	rel        *release.Checker
 	tls        *tls.Config // mTLS listener material (nil: listener off)
 	keys       map[string]*keyEntry
 	predicates map[string]map[string]bool // tenant -> allowed predicate types

@@ -50,6 +50,8 @@ type Config struct {
 	DPoP      DPoP      `yaml:"dpop"`
 	// Entitlement configures Proof-of-Entitlement checks (SPEC §6).
 	Entitlement Entitlement `yaml:"entitlement"`
+	// Release configures scanner release integrity (SPEC §7).
+	Release Release `yaml:"release"`
 	Plans     []Plan    `yaml:"plans"`
 	Limits    Limits    `yaml:"limits"`
 	Tenants   []Tenant  `yaml:"tenants"`
@@ -172,6 +174,19 @@ type Entitlement struct {
 	Retries           int           `yaml:"retries"`           // default 2
 	CacheTTL          time.Duration `yaml:"cacheTTL"`          // default 5m
 	Grace             time.Duration `yaml:"grace"`             // default 1h
+}
+
+// Release configures release-integrity checks of the calling scanner's
+// image digest: online through the OCI Referrers API of Repository, offline
+// through an allowlist and/or a directory of signatures and bundles.
+type Release struct {
+	Repository    string        `yaml:"repository"`    // e.g. registry.example/stella/scanner
+	KeyFiles      []string      `yaml:"keyFiles"`      // trusted release public keys (PEM)
+	AllowlistFile string        `yaml:"allowlistFile"` // YAML: entries: [{digest, version, approvedBy, approvedAt, note}]
+	OfflineDir    string        `yaml:"offlineDir"`    // signatures/bundles per digest
+	CacheTTL      time.Duration `yaml:"cacheTTL"`      // default 10m
+	// Insecure allows a plain-HTTP registry (tests on loopback only).
+	Insecure bool `yaml:"insecure"`
 }
 
 // DPoP configures sender binding (RFC 9449).
@@ -366,6 +381,15 @@ func (c *Config) applyDefaults(base string) {
 	if a.RefetchMinInterval == 0 {
 		a.RefetchMinInterval = 30 * time.Second
 	}
+	rl := &c.Release
+	for i := range rl.KeyFiles {
+		rl.KeyFiles[i] = resolve(base, rl.KeyFiles[i])
+	}
+	rl.AllowlistFile = resolve(base, rl.AllowlistFile)
+	rl.OfflineDir = resolve(base, rl.OfflineDir)
+	if rl.CacheTTL == 0 {
+		rl.CacheTTL = 10 * time.Minute
+	}
 	en := &c.Entitlement
 	en.LicensingKeysFile = resolve(base, en.LicensingKeysFile)
 	if en.Timeout == 0 {
@@ -481,6 +505,11 @@ func (c *Config) Validate() error {
 	if c.Entitlement.Retries < 0 || c.Entitlement.Retries > 10 || c.Entitlement.Timeout < 0 || c.Entitlement.Grace < 0 || c.Entitlement.CacheTTL < 0 {
 		add("entitlement: timeout, retries (0–10), cacheTTL and grace must not be negative")
 	}
+	if rl := c.Release; rl.Repository == "" && rl.AllowlistFile == "" && rl.OfflineDir == "" {
+		add("release: set repository (online), allowlistFile and/or offlineDir; no scanner release can be trusted without one")
+	} else if (rl.Repository != "" || rl.OfflineDir != "") && len(rl.KeyFiles) == 0 {
+		add("release.keyFiles: required to verify signatures from repository or offlineDir")
+	}
 	if c.DPoP.NonceWindow < 10*time.Second || c.DPoP.NonceWindow > time.Hour {
 		add("dpop.nonceWindow: between 10s and 1h")
 	}
@@ -594,6 +623,13 @@ func (c *Config) WatchedFiles() []string {
 	}
 	for _, k := range c.Keys {
 		out = append(out, keyFiles(k.URI)...)
+	}
+	if c.Release.AllowlistFile != "" {
+		out = append(out, c.Release.AllowlistFile)
+	}
+	out = append(out, c.Release.KeyFiles...)
+	if c.Entitlement.LicensingKeysFile != "" {
+		out = append(out, c.Entitlement.LicensingKeysFile)
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 const minimal = `version: 1
 authority: {issuer: "https://authority.example", jwksFile: trust/authority/jwks.json}
 entitlement: {licensingKeysFile: trust/licensing/public.pem}
+release: {allowlistFile: trust/release/allowlist.yaml}
 tenants:
   - id: t
     predicateTypes: [stella.ops/sbom@v1]
@@ -54,7 +55,7 @@ func TestDefaultsAndResolution(t *testing.T) {
 	if c.Authority.JWKSFile != "/etc/sa/trust/authority/jwks.json" || !c.DPoP.NonceIsRequired() || c.DPoP.HTUBase != "http://signer-agent" || c.Authority.Skew != 30*time.Second {
 		t.Fatalf("authority defaults: %+v %+v", c.Authority, c.DPoP)
 	}
-	if len(files) != 2 || files[0] != "/etc/sa/config.yaml" || files[1] != "/etc/sa/keys/k.pem" {
+	if len(files) != 4 || files[0] != "/etc/sa/config.yaml" || files[1] != "/etc/sa/keys/k.pem" || files[2] != "/etc/sa/trust/release/allowlist.yaml" {
 		t.Fatalf("watched files %v", files)
 	}
 }
@@ -70,6 +71,8 @@ func TestRejects(t *testing.T) {
 		"two JWKS sources":    {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, discovery: true}"},
 		"wrong audience":      {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, audience: other}"},
 		"huge skew":           {"jwksFile: trust/authority/jwks.json}", "jwksFile: trust/authority/jwks.json, skew: 1h}"},
+		"no release source":      {"release: {allowlistFile: trust/release/allowlist.yaml}", "release: {}"},
+		"registry without keys":  {"release: {allowlistFile: trust/release/allowlist.yaml}", "release: {repository: registry.example/scanner}"},
 		"no entitlement source":  {"entitlement: {licensingKeysFile: trust/licensing/public.pem}", "entitlement: {}"},
 		"plain http licensing":   {"entitlement: {licensingKeysFile: trust/licensing/public.pem}", "entitlement: {introspectionURL: \"http://licensing.example\"}"},
 		"htu with path":       {"version: 1", "version: 1\ndpop: {htuBase: \"http://signer-agent/x\"}"},

@@ -41,6 +41,17 @@ const (
 	LicensingPubFile = "licensing/public.pem"
 )
 
+// DemoScannerDigest is the scanner image digest dev mode pre-approves in
+// its release allowlist (sha256 of "stella-ops demo scanner 1.0.0"), and
+// that dev credentials carry.
+const DemoScannerDigest = "sha256:3a4d1e3c2b6a8f10c9d7e5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4"
+
+// DemoScannerVersion is the demo scanner's release version.
+const DemoScannerVersion = "1.0.0"
+
+// AllowlistFile is the dev release allowlist.
+const AllowlistFile = "release/allowlist.yaml"
+
 // Dev licensing identities.
 const (
 	LicensingIssuer = "https://licensing.dev.invalid"
@@ -51,6 +62,9 @@ const (
 // licensing key, in stateDir unless they exist.
 func Setup(stateDir string) error {
 	if err := setupLicensing(stateDir); err != nil {
+		return err
+	}
+	if err := setupAllowlist(stateDir); err != nil {
 		return err
 	}
 	dir := filepath.Join(stateDir, "authority")
@@ -117,6 +131,28 @@ func setupLicensing(stateDir string) error {
 		return err
 	}
 	return os.WriteFile(keyPath, append(priv, '\n'), 0o600)
+}
+
+// setupAllowlist writes the dev release allowlist with the demo scanner
+// digest, manually approved by dev mode.
+func setupAllowlist(stateDir string) error {
+	p := filepath.Join(stateDir, AllowlistFile)
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("dev release allowlist: %w", err)
+	}
+	body := fmt.Sprintf(`# Trusted scanner image digests (offline release integrity). Dev mode
+# pre-approves a demo digest; add entries with the approver and time.
+entries:
+  - digest: %s
+    version: %s
+    approvedBy: signer-agent --dev
+    approvedAt: %s
+    note: demo scanner for dev mode
+`, DemoScannerDigest, DemoScannerVersion, time.Now().UTC().Format(time.RFC3339))
+	return os.WriteFile(p, []byte(body), 0o600)
 }
 
 // MintPoE issues an offline Proof-of-Entitlement JWT from the dev licensing
@@ -214,7 +250,8 @@ func Mint(stateDir string, o Options) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Credentials{OpTok: tok, DPoPKey: &jose.JSONWebKey{Key: dpop, Algorithm: string(jose.ES256), Use: "sig"}}
+	c := &Credentials{OpTok: tok, DPoPKey: &jose.JSONWebKey{Key: dpop, Algorithm: string(jose.ES256), Use: "sig"},
+		ScannerImageDigest: DemoScannerDigest}
 	if !o.NoPoE {
 		if c.PoE, err = MintPoE(stateDir, o); err != nil {
 			return nil, err

@@ -121,7 +121,7 @@ func startActivated(t *testing.T) *activated {
 	}
 	// A real DPoP-bound OpTok from the dev Authority, as a scanner has.
 	cl := &client.Client{Socket: api, Token: client.StaticToken(creds.OpTok), DPoPKey: creds.DPoPKey.Key.(crypto.Signer),
-		PoE: &proto.PoE{Format: "jwt", Value: creds.PoE}}
+		PoE: &proto.PoE{Format: "jwt", Value: creds.PoE}, ScannerImageDigest: creds.ScannerImageDigest}
 	a := &activated{dir: dir, cmd: cmd, notify: n, client: cl, creds: creds, exited: make(chan error, 1)}
 	go func() { a.exited <- cmd.Wait() }()
 	t.Cleanup(func() {
@@ -247,6 +247,7 @@ func slowSign(ctx context.Context, a *activated, proof string, started chan<- st
 	req0 := signReq("stella.ops/sbom@v1")
 	req0.Predicate = json.RawMessage(`{"filler":"` + strings.Repeat("f", 1<<20) + `"}`)
 	req0.PoE = &proto.PoE{Format: "jwt", Value: a.creds.PoE}
+	req0.ScannerImageDigest = a.creds.ScannerImageDigest
 	body, _ := json.Marshal(req0)
 	pr, pw := io.Pipe()
 	go func() {

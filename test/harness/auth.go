@@ -24,6 +24,8 @@ type Credentials struct {
 	Token string
 	Key   crypto.Signer
 	PoE   string // offline PoE JWT ("" when minted without one)
+	// ScannerImageDigest is the dev allowlisted demo scanner.
+	ScannerImageDigest string
 }
 
 // Mint issues dev credentials from the agent's dev Authority.
@@ -33,7 +35,7 @@ func (h *Agent) Mint(t testing.TB, o devauth.Options) Credentials {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Credentials{Token: c.OpTok, Key: c.DPoPKey.Key.(crypto.Signer), PoE: c.PoE}
+	return Credentials{Token: c.OpTok, Key: c.DPoPKey.Key.(crypto.Signer), PoE: c.PoE, ScannerImageDigest: c.ScannerImageDigest}
 }
 
 // ClientWith returns a client on the api socket using creds.
@@ -42,6 +44,7 @@ func (h *Agent) ClientWith(c Credentials) *client.Client {
 	if c.PoE != "" {
 		cl.PoE = &proto.PoE{Format: "jwt", Value: c.PoE}
 	}
+	cl.ScannerImageDigest = c.ScannerImageDigest
 	return cl
 }
 

@@ -33,11 +33,11 @@ type Agent struct {
 	AdminSock string
 	// TCPAddr is the mTLS listener's address when the config enables it.
 	TCPAddr string
-	Audit     *audit.Memory
-	Client    *client.Client
-	Admin     *client.Client
-	KeyPEM    string // path of the dev key (file: key)
-	PubPEM    string
+	Audit   *audit.Memory
+	Client  *client.Client
+	Admin   *client.Client
+	KeyPEM  string // path of the dev key (file: key)
+	PubPEM  string
 	// Creds are dev credentials (tenant dev) that Client uses.
 	Creds Credentials
 
