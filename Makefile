@@ -8,8 +8,8 @@ BIN          := $(CURDIR)/bin
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
 COSIGN_VERSION := v3.1.3
-# Debian packages the tests need (later issues add softhsm2, swtpm, …).
-DEB_PACKAGES := systemd openssl util-linux
+# Debian packages the tests need.
+DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 

@@ -17,6 +17,8 @@ import (
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/internal/keys/pkcs11"
+	"github.com/stellaops/signer-agent/internal/keys/tpm"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/internal/release"
 )
@@ -83,7 +85,8 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		now:     opts.Now,
 	}
 	if a.opener == nil {
-		a.opener = &keys.Opener{}
+		// One PKCS#11 opener per process: it owns the module handles.
+		a.opener = &keys.Opener{PKCS11: (&pkcs11.Opener{}).Open, TPM: tpm.Open}
 	}
 	if a.notify == nil {
 		a.notify = sdNotify

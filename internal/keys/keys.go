@@ -5,8 +5,12 @@
 //	memory:NAME[?alg=ecdsa-p256-sha256|ecdsa-p384-sha256|ed25519]
 //	              (an in-process key generated at start; dev mode and tests)
 //
-// Opener.Open dispatches on the scheme. Later backends (pkcs11:, tpm:,
-// fido2:, KMS, keyless) plug into its switch; there is no global registry.
+//	pkcs11:token=…;object=…?module-path=…&pin-source=file:…   (package keys/pkcs11)
+//	tpm:/path/key.blob[?sim=host:port|device=…]             (package keys/tpm)
+//
+// Opener.Open dispatches on the scheme. The PKCS#11 and TPM backends import
+// this package, so they plug into Opener's PKCS11 and TPM fields; fido2:,
+// KMS and keyless will follow the same way. There is no global registry.
 //
 // A Key signs only with its own algorithm (see Algorithm): a digest whose
 // crypto.SignerOpts names another hash, or whose length does not match, is
@@ -35,6 +39,12 @@ type Key interface {
 	// Close releases the backend's resources. It is idempotent; Sign after
 	// Close fails with ErrClosed.
 	Close() error
+}
+
+// ContextSigner is implemented by keys whose Sign can wait (a TPM command
+// queue, an HSM session pool); SignMessage passes the caller's context.
+type ContextSigner interface {
+	SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error)
 }
 
 // Errors callers branch on.
@@ -88,6 +98,12 @@ func SignMessage(ctx context.Context, s crypto.Signer, msg []byte) ([]byte, erro
 	_, h, err := Algorithm(s.Public())
 	if err != nil {
 		return nil, err
+	}
+	if cs, ok := s.(ContextSigner); ok && h == crypto.SHA256 {
+		// Backends that queue (TPM, HSM sessions) honour the request's
+		// deadline instead of a fixed one.
+		d := sha256.Sum256(msg)
+		return cs.SignContext(ctx, d[:], h)
 	}
 	switch h {
 	case 0:

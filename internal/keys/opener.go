@@ -14,6 +14,13 @@ type Opener struct {
 	Getenv func(name string) string
 	// ReadFile reads key and password files. Nil means os.ReadFile.
 	ReadFile func(name string) ([]byte, error)
+	// PKCS11 opens pkcs11: URIs; nil refuses them. Set it to the Open
+	// method of a pkcs11.Opener (package keys/pkcs11 imports keys, so keys
+	// cannot call it directly).
+	PKCS11 func(ctx context.Context, uri string) (Key, error)
+	// TPM opens tpm: URIs; nil refuses them. Set it to tpm.Open (package
+	// keys/tpm imports keys, so keys cannot call it directly).
+	TPM func(ctx context.Context, uri string) (Key, error)
 }
 
 // Open opens the key named by uri, dispatching on its scheme. An unknown
@@ -27,7 +34,17 @@ func (o *Opener) Open(ctx context.Context, uri string) (Key, error) {
 		return o.openFile(uri)
 	case "memory":
 		return openMemory(uri)
-	// Later: "pkcs11", "tpm", "fido2", "awskms", "gcpkms", "azurekms",
+	case "pkcs11":
+		if o.PKCS11 == nil {
+			return nil, fmt.Errorf("%w: %q (no PKCS#11 backend configured)", ErrUnsupportedScheme, scheme)
+		}
+		return o.PKCS11(ctx, uri)
+	case "tpm":
+		if o.TPM == nil {
+			return nil, fmt.Errorf("%w: %q (no TPM backend configured)", ErrUnsupportedScheme, scheme)
+		}
+		return o.TPM(ctx, uri)
+	// Later: "fido2", "awskms", "gcpkms", "azurekms",
 	// "hashivault", "keyless".
 	case "":
 		return nil, fmt.Errorf("%w: key URI has no scheme (want file:, memory:, …)", ErrUnsupportedScheme)
