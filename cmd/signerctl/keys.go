@@ -26,6 +26,10 @@ func (a *app) cmdKeys(ctx context.Context, args []string) error {
 		fmt.Fprintln(a.stdout, "Usage: signerctl keys list [--json]")
 		fmt.Fprintln(a.stdout, strings.TrimRight(keysHelp, "\n"))
 		return nil
+	case "create":
+		return a.cmdKeysCreate(ctx, args[1:])
+	case "list-tokens":
+		return a.cmdKeysListTokens(ctx, args[1:])
 	case "rotate", "revoke":
 		return usagef("keys %s is not available in this version", args[0])
 	}
