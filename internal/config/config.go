@@ -51,13 +51,13 @@ type Config struct {
 	// Entitlement configures Proof-of-Entitlement checks (SPEC §6).
 	Entitlement Entitlement `yaml:"entitlement"`
 	// Release configures scanner release integrity (SPEC §7).
-	Release Release `yaml:"release"`
-	Plans     []Plan    `yaml:"plans"`
-	Limits    Limits    `yaml:"limits"`
-	Tenants   []Tenant  `yaml:"tenants"`
-	Keys      []Key     `yaml:"keys"`
-	Audit     Audit     `yaml:"audit"`
-	Logging   Logging   `yaml:"logging"`
+	Release Release  `yaml:"release"`
+	Plans   []Plan   `yaml:"plans"`
+	Limits  Limits   `yaml:"limits"`
+	Tenants []Tenant `yaml:"tenants"`
+	Keys    []Key    `yaml:"keys"`
+	Audit   Audit    `yaml:"audit"`
+	Logging Logging  `yaml:"logging"`
 
 	// path is the file the config was loaded from (empty for in-memory).
 	path string
