@@ -1,7 +1,19 @@
-// Package audit defines the agent's audit record and the Auditor interface
-// every decision goes through. This file holds the record and a JSON-lines
-// Auditor; the durable, hash-chained log replaces it behind the same
-// interface.
+// Package audit holds the agent's audit trail (SPEC §10): the Record every
+// decision produces, the Auditor interface the agent appends through, and
+// the durable, hash-chained Log that implements it.
+//
+// The Log keeps append-only segment files (segment-000001.jsonl, …) in one
+// directory, one JSON record per line. Concurrent Appends are group
+// committed by a single writer goroutine: one write and one fdatasync per
+// batch, and an Append returns only once its record is on disk. Every record
+// carries a sequence number and the hash of its predecessor, so Verify can
+// prove that nothing was edited, removed, reordered or inserted; the exact
+// hash preimage is documented on [GenesisHash]. Query, Tail and Verify read a
+// log directory without opening it for writing, so signerctl and the admin
+// endpoint can use them on a live log.
+//
+// JSONLines (no fsync, no chain) and Memory (tests) are the older and the
+// in-memory Auditors.
 package audit
 
 import (
@@ -23,11 +35,27 @@ import (
 const (
 	Allow = "allow"
 	Deny  = "deny"
+	// Notice marks a record the log writes about itself (a recovery), not
+	// a decision on a request.
+	Notice = "notice"
 )
 
 // Record is one audited decision (SPEC §10). It never holds tokens, PINs,
 // key material or payloads: only hashes and identifiers.
+//
+// Seq, PrevHash, Recovered and Hash belong to the chain: the Log assigns
+// them and ignores whatever the caller put there (see [GenesisHash]). Their
+// order in the struct is part of the on-disk format: Seq, PrevHash and
+// Recovered come first and Hash last.
 type Record struct {
+	// Seq numbers the records of a log from 1, across segments.
+	Seq uint64 `json:"seq,omitempty"`
+	// PrevHash is the Hash of the record before, GenesisHash for seq 1.
+	PrevHash string `json:"prevHash,omitempty"`
+	// Recovered is set on the notice record the log writes after it had to
+	// repair or abandon the end of a segment (crash, I/O error).
+	Recovered []Recovery `json:"recovered,omitempty"`
+
 	Time           time.Time      `json:"time"`
 	AuditID        string         `json:"auditId"`
 	RequestID      string         `json:"requestId"`
@@ -60,6 +88,9 @@ type Record struct {
 	LatencyMS float64 `json:"latencyMs"`
 	// Admin describes an admin change (reload, rotate, revoke, bypass).
 	Admin string `json:"admin,omitempty"`
+
+	// Hash chains this record to PrevHash; it must stay the last field.
+	Hash string `json:"hash,omitempty"`
 }
 
 // Auditor appends records. Append returns only once the record is as

@@ -1,0 +1,605 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultSegmentBytes is the segment size at which the Log starts a new
+// segment when LogConfig.SegmentBytes is zero.
+const DefaultSegmentBytes = 64 << 20
+
+const (
+	// maxRecordBytes bounds one encoded record; Append refuses larger ones.
+	maxRecordBytes = 512 << 10
+	// maxChunkBytes bounds one write: the writer fsyncs after each chunk,
+	// so no more than this is ever unacknowledged in a segment.
+	maxChunkBytes = 1 << 20
+	// tornTolerance is the most Open truncates from the end of a segment as
+	// an incomplete write: the chunk in flight, plus one that failed and
+	// was truncated without the truncation reaching the disk (see repair).
+	// More than that is damage to acknowledged records, which Open leaves
+	// in place.
+	tornTolerance = 2 * maxChunkBytes
+)
+
+// Errors callers branch on.
+var (
+	// ErrUnavailable wraps every write, fsync or segment-creation failure:
+	// the record is not durable and the decision must not take effect
+	// (proto code audit_unavailable).
+	ErrUnavailable = errors.New("audit log unavailable")
+	// ErrLocked is returned by Open when another process has the log open.
+	ErrLocked = errors.New("audit log in use by another process")
+	// ErrTooLarge is returned by Append for a record whose encoding passes
+	// 512 KiB.
+	ErrTooLarge = errors.New("audit record too large")
+)
+
+// LogConfig configures Open.
+type LogConfig struct {
+	// Dir holds the segments, the state file and the lock file. It is
+	// created 0700 when missing.
+	Dir string
+	// SegmentBytes is the size past which a new segment is started;
+	// DefaultSegmentBytes when zero. A record is never split: a segment
+	// may pass SegmentBytes by one record when that record alone is larger.
+	SegmentBytes int64
+	// Retention says which closed segments Prune deletes.
+	Retention Retention
+	// Now is the clock for record times, retention and export marks;
+	// time.Now when nil.
+	Now func() time.Time
+	// WrapFile, when set, wraps every segment the Log opens for writing,
+	// so tests can inject ENOSPC or EIO. It should delegate to OSFile(f).
+	WrapFile func(f *os.File) File
+	// Observer, when set, is told about commits and maintenance events.
+	Observer Observer
+}
+
+// Retention says which closed segments Prune may delete. Segments are only
+// ever deleted from the oldest end, so what remains still chains (Verify
+// checks the first remaining record against the recorded prune anchor).
+// The active segment and the newest segment holding records are never
+// deleted.
+type Retention struct {
+	// MaxAge deletes segments closed longer ago than this (file mtime);
+	// zero keeps them.
+	MaxAge time.Duration
+	// MaxBytes deletes the oldest segments while all segments together
+	// pass this size; zero means no limit.
+	MaxBytes int64
+	// DeleteUnexported lets retention delete segments that Export has not
+	// shipped. By default retention stops at the first unexported segment.
+	DeleteUnexported bool
+}
+
+// Recovery reasons.
+const (
+	// RecoveryTruncated: an incomplete write at the end of a segment (a
+	// crash mid-write) was cut off. Those bytes were never acknowledged.
+	RecoveryTruncated = "truncated"
+	// RecoveryAbandoned: bytes past Offset could not be truncated (I/O
+	// error); they stay in the file and are not part of the chain. The
+	// log went on in a new segment.
+	RecoveryAbandoned = "abandoned"
+	// RecoveryCorrupt: Open found invalid data in the segment followed by
+	// more than one write could leave: acknowledged records were damaged.
+	// The file is left as it is for inspection; Verify reports the break.
+	RecoveryCorrupt = "corrupt"
+)
+
+// Recovery describes a repair of the end of a segment. It is recorded in
+// the Recovered field of a Notice record, the next record the log writes,
+// so the chain stays valid and the repair stays visible.
+type Recovery struct {
+	// Segment is the file name of the repaired segment.
+	Segment string `json:"segment"`
+	// Offset is where the valid records of Segment end.
+	Offset int64 `json:"offset"`
+	// TruncatedBytes were cut off the end of Segment.
+	TruncatedBytes int64 `json:"truncatedBytes,omitempty"`
+	// AbandonedBytes follow Offset in Segment and are not part of the chain.
+	AbandonedBytes int64  `json:"abandonedBytes,omitempty"`
+	Reason         string `json:"reason"`
+	Detail         string `json:"detail,omitempty"`
+}
+
+// Log is the durable, hash-chained audit log (see the package doc and
+// GenesisHash). It implements Auditor. All methods are safe for concurrent
+// use.
+type Log struct {
+	cfg     LogConfig
+	dir     string
+	segSize int64
+	lock    *os.File
+	obs     Observer
+
+	mu     sync.RWMutex // guards closed against sends on reqs
+	closed bool
+	reqs   chan *request
+	done   chan struct{}
+
+	// Owned by the writer goroutine (and by Open before it starts).
+	f        File
+	num      int    // active segment
+	off      int64  // end of the last durable record in the active segment
+	seq      uint64 // last durable record
+	hash     string // its hash
+	broken   bool   // the active segment may hold a failed write past off
+	pending  []Recovery
+	buf      []byte
+	line     []byte
+	body     []byte
+	closeErr error
+
+	activeNum  atomic.Int64 // num, for Prune and Export
+	lastRecNum atomic.Int64 // the newest segment holding a record
+
+	maint     sync.Mutex // serialises Prune, Export and the state file
+	pruneCh   chan struct{}
+	stop      chan struct{}
+	maintDone chan struct{}
+
+	st counters
+}
+
+var _ Auditor = (*Log)(nil)
+
+// request is one Append or a control operation for the writer.
+type request struct {
+	op   int
+	pre  []byte // the record, encoded without chain fields
+	seq  uint64 // assigned by the writer
+	prev string
+	hash string
+	err  chan error
+}
+
+const (
+	opAppend = iota
+	opRotate
+	opFlush
+)
+
+// Open opens (creating) the log in cfg.Dir and recovers it: an incomplete
+// write at the end of the last segment is truncated away and recorded in a
+// Notice record (see Recovery). Acknowledged records are never removed.
+// Only one process may have a log open.
+func Open(cfg LogConfig) (*Log, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("audit log: no directory")
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = DefaultSegmentBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if _, err := os.Stat(cfg.Dir); err != nil {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return nil, fmt.Errorf("audit dir: %w", err)
+		}
+		_ = syncDir(filepath.Dir(cfg.Dir)) // best effort: the entry of the new directory
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{
+		cfg:       cfg,
+		dir:       cfg.Dir,
+		segSize:   cfg.SegmentBytes,
+		lock:      lock,
+		obs:       cfg.Observer,
+		reqs:      make(chan *request, maxBatch),
+		done:      make(chan struct{}),
+		pruneCh:   make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		maintDone: make(chan struct{}),
+	}
+	if l.obs == nil {
+		l.obs = nopObserver{}
+	}
+	if err := l.recover(); err != nil {
+		if l.f != nil {
+			l.f.Close()
+		}
+		lock.Close()
+		return nil, err
+	}
+	go l.run()
+	go l.maintain()
+	if len(l.pending) > 0 {
+		// Record the repair now, so it is visible even if nothing else is
+		// ever appended. When the disk refuses, the notice stays pending
+		// and goes first into the next successful commit.
+		_ = l.control(context.Background(), opFlush)
+	}
+	l.kickPrune()
+	return l, nil
+}
+
+// Append implements Auditor: it returns once r is on disk (written and
+// fdatasynced) or with an error wrapping ErrUnavailable. It sets r.Seq,
+// r.PrevHash and r.Hash on success, r.AuditID when empty and r.Time (from
+// LogConfig.Now) when zero. Once queued, a record is waited for even if
+// ctx ends, so the caller never acts on a record whose fate is unknown.
+func (l *Log) Append(ctx context.Context, r *Record) error {
+	start := time.Now()
+	if r.AuditID == "" {
+		r.AuditID = NewID()
+	}
+	if r.Time.IsZero() {
+		r.Time = l.cfg.Now()
+	}
+	c := *r
+	c.Seq, c.PrevHash, c.Recovered, c.Hash = 0, "", nil, ""
+	pre, err := json.Marshal(&c)
+	if err != nil {
+		l.st.failed.Add(1)
+		return fmt.Errorf("append audit record: %w", err)
+	}
+	if len(pre) > maxRecordBytes {
+		l.st.failed.Add(1)
+		return fmt.Errorf("append audit record: %w (%d bytes)", ErrTooLarge, len(pre))
+	}
+	req := &request{op: opAppend, pre: pre, err: make(chan error, 1)}
+	if err := l.send(ctx, req); err != nil {
+		l.st.failed.Add(1)
+		return err
+	}
+	if err := <-req.err; err != nil {
+		l.st.failed.Add(1)
+		return err
+	}
+	r.Seq, r.PrevHash, r.Hash, r.Recovered = req.seq, req.prev, req.hash, nil
+	l.st.lastAppend.Store(int64(time.Since(start)))
+	return nil
+}
+
+// Rotate closes the active segment and starts a new one, so that Export
+// can ship everything appended so far. It does nothing when the active
+// segment is empty.
+func (l *Log) Rotate(ctx context.Context) error { return l.control(ctx, opRotate) }
+
+func (l *Log) control(ctx context.Context, op int) error {
+	req := &request{op: op, err: make(chan error, 1)}
+	if err := l.send(ctx, req); err != nil {
+		return err
+	}
+	return <-req.err
+}
+
+func (l *Log) send(ctx context.Context, req *request) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return ErrClosed
+	}
+	select {
+	case l.reqs <- req:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("append audit record: %w", ctx.Err())
+	}
+}
+
+// Close implements Auditor: queued records are committed, the active
+// segment is closed and the directory lock released.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.reqs)
+	l.mu.Unlock()
+	<-l.done
+	close(l.stop)
+	<-l.maintDone
+	err := l.closeErr
+	if cerr := l.lock.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// run is the writer goroutine: it takes whatever has queued (up to
+// maxBatch requests) and commits it with as few writes and fsyncs as the
+// segment and chunk limits allow.
+func (l *Log) run() {
+	defer close(l.done)
+	batch := make([]*request, 0, maxBatch)
+	for first := range l.reqs {
+		batch = append(batch[:0], first)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-l.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		start := 0
+		for i, r := range batch {
+			if r.op == opAppend {
+				continue
+			}
+			l.commit(batch[start:i])
+			r.err <- l.do(r.op)
+			start = i + 1
+		}
+		l.commit(batch[start:])
+		clear(batch)
+	}
+	if l.f != nil {
+		l.closeErr = l.f.Close()
+		l.f = nil
+	}
+}
+
+func (l *Log) do(op int) error {
+	switch op {
+	case opFlush:
+		return l.commit(nil)
+	case opRotate:
+		if err := l.ready(); err != nil {
+			return err
+		}
+		if l.off == 0 {
+			return nil
+		}
+		return l.rotate()
+	}
+	return fmt.Errorf("audit log: unknown operation %d", op)
+}
+
+// commit makes reqs durable, preceded by a Notice record when a recovery
+// is pending, and answers every request. Records go into chunks of at most
+// maxChunkBytes; each chunk is one write and one fdatasync, so a record is
+// acknowledged only once it and everything before it are on disk. A chunk
+// that fails is cut off the segment again (see ready) and fails every
+// request from it on.
+func (l *Log) commit(reqs []*request) error {
+	if len(reqs) == 0 && len(l.pending) == 0 {
+		return nil
+	}
+	t0 := time.Now()
+	var (
+		err     error
+		i       int
+		records int
+		bytes   int
+	)
+	for err == nil && (i < len(reqs) || len(l.pending) > 0) {
+		if err = l.ready(); err != nil {
+			break
+		}
+		buf := l.buf[:0]
+		seq, prev := l.seq, l.hash
+		notice := false
+		j := i
+		fits := func(n int) bool {
+			end := l.off + int64(len(buf))
+			return end == 0 || end+int64(n) <= l.segSize
+		}
+		if len(l.pending) > 0 {
+			var h string
+			l.line, h = appendLine(l.line[:0], prev, l.noticeBody(seq+1, prev))
+			if fits(len(l.line)) {
+				buf = append(buf, l.line...)
+				seq, prev, notice = seq+1, h, true
+			}
+		}
+		for j < len(reqs) && (notice || len(l.pending) == 0) {
+			l.body = appendBody(l.body[:0], seq+1, prev, reqs[j].pre)
+			var h string
+			l.line, h = appendLine(l.line[:0], prev, l.body)
+			if !fits(len(l.line)) || (len(buf) > 0 && len(buf)+len(l.line) > maxChunkBytes) {
+				break
+			}
+			buf = append(buf, l.line...)
+			reqs[j].seq, reqs[j].prev, reqs[j].hash = seq+1, prev, h
+			seq, prev = seq+1, h
+			j++
+		}
+		l.buf = buf
+		if len(buf) == 0 {
+			// The next record does not fit in the active segment.
+			err = l.rotate()
+			continue
+		}
+		if err = l.write(buf); err != nil {
+			break
+		}
+		l.seq, l.hash = seq, prev
+		l.off += int64(len(buf))
+		l.lastRecNum.Store(int64(l.num))
+		if notice {
+			l.st.recoveries.Add(uint64(len(l.pending)))
+			l.pending = nil
+		}
+		records += j - i
+		bytes += len(buf)
+		// Counters first, so a caller that sees its ack sees them too.
+		l.st.appends.Add(uint64(j - i))
+		l.st.bytes.Add(uint64(len(buf)))
+		l.st.lastSeq.Store(l.seq)
+		l.st.unavailable.Store(false)
+		for _, r := range reqs[i:j] {
+			r.err <- nil
+		}
+		i = j
+	}
+	d := time.Since(t0)
+	l.st.batches.Add(1)
+	l.st.lastCommit.Store(int64(d))
+	if err != nil {
+		l.st.unavailable.Store(true)
+	}
+	for _, r := range reqs[i:] {
+		r.err <- err
+	}
+	l.obs.Committed(Commit{Records: records, Failed: len(reqs) - i, Bytes: bytes, Latency: d, Err: err})
+	return err
+}
+
+// noticeBody encodes the Notice record for the pending recoveries.
+func (l *Log) noticeBody(seq uint64, prev string) []byte {
+	r := Record{
+		Seq:       seq,
+		PrevHash:  prev,
+		Recovered: l.pending,
+		Time:      l.cfg.Now(),
+		AuditID:   NewID(),
+		Route:     "audit",
+		Decision:  Notice,
+		Gate:      "audit",
+		Reason:    "audit log repaired the end of a segment",
+	}
+	b, _ := json.Marshal(&r) // a Record always encodes
+	return b
+}
+
+// write appends one chunk and fdatasyncs it. On failure the segment is cut
+// back to the last durable record at once; if that fails too, the log is
+// broken until ready repairs it.
+func (l *Log) write(buf []byte) error {
+	_, err := l.f.Write(buf)
+	if err == nil {
+		l.st.fsyncs.Add(1)
+		err = l.f.Sync()
+	}
+	if err == nil {
+		return nil
+	}
+	l.broken = true
+	l.repair()
+	return fmt.Errorf("%w: write %s: %w", ErrUnavailable, segmentName(l.num), err)
+}
+
+// repair cuts a failed write off the active segment. The fdatasync after
+// the truncation is best effort: if it fails, the next commit's fdatasync
+// persists the new size with the new records, and a crash before that
+// leaves at most one write's worth of unacknowledged bytes, which Open cuts.
+func (l *Log) repair() {
+	if err := l.f.Truncate(l.off); err != nil {
+		l.obs.Event(Event{Kind: EventWriteFailed, Segment: segmentName(l.num), Err: err})
+		return
+	}
+	l.broken = false
+	l.st.fsyncs.Add(1)
+	if err := l.f.Sync(); err != nil {
+		l.obs.Event(Event{Kind: EventWriteFailed, Segment: segmentName(l.num), Err: err})
+	}
+}
+
+// ready makes sure there is an active segment whose end is the last
+// durable record. A segment that still holds a failed write it cannot cut
+// off is abandoned: the bytes stay, a Recovery records where its records
+// end, and the log goes on in a new segment whose first record (the Notice)
+// chains to the last durable record.
+func (l *Log) ready() error {
+	if l.f != nil && l.broken {
+		l.repair()
+		if l.broken {
+			l.abandon()
+		}
+	}
+	if l.f != nil {
+		return nil
+	}
+	return l.openSegment()
+}
+
+func (l *Log) abandon() {
+	name := segmentName(l.num)
+	path := filepath.Join(l.dir, name)
+	var size int64
+	if fi, err := os.Stat(path); err == nil {
+		size = fi.Size()
+	}
+	_ = l.f.Close()
+	l.f, l.broken = nil, false
+	if l.off == 0 && os.Remove(path) == nil {
+		// It held no record: start it again under the same number.
+		_ = syncDir(l.dir)
+		return
+	}
+	l.pending = append(l.pending, Recovery{
+		Segment:        name,
+		Offset:         l.off,
+		AbandonedBytes: max(size-l.off, 0),
+		Reason:         RecoveryAbandoned,
+		Detail:         "a write failed and could not be cut off",
+	})
+	l.obs.Event(Event{Kind: EventAbandoned, Segment: name})
+	l.num++
+}
+
+// rotate closes the active segment (everything in it is durable) and
+// starts the next one.
+func (l *Log) rotate() error {
+	if err := l.f.Close(); err != nil {
+		l.obs.Event(Event{Kind: EventWriteFailed, Segment: segmentName(l.num), Err: err})
+	}
+	l.f = nil
+	l.num++
+	if err := l.openSegment(); err != nil {
+		return err
+	}
+	l.st.rotations.Add(1)
+	l.obs.Event(Event{Kind: EventRotated, Segment: segmentName(l.num)})
+	l.kickPrune()
+	return nil
+}
+
+// openSegment creates segment l.num (or reopens it when a previous attempt
+// left it empty), fsyncs it and the directory, and makes it active.
+func (l *Log) openSegment() error {
+	name := segmentName(l.num)
+	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: create %s: %w", ErrUnavailable, name, err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() != 0 {
+		f.Close()
+		if err == nil {
+			err = errors.New("new segment is not empty")
+		}
+		return fmt.Errorf("%w: create %s: %w", ErrUnavailable, name, err)
+	}
+	wf := l.wrap(f)
+	l.st.fsyncs.Add(2)
+	err = wf.Sync()
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		wf.Close()
+		return fmt.Errorf("%w: create %s: %w", ErrUnavailable, name, err)
+	}
+	l.f, l.off = wf, 0
+	l.activeNum.Store(int64(l.num))
+	return nil
+}
+
+func (l *Log) wrap(f *os.File) File {
+	if l.cfg.WrapFile != nil {
+		return l.cfg.WrapFile(f)
+	}
+	return OSFile(f)
+}
