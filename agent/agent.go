@@ -108,7 +108,21 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	if a.auditor == nil {
-		j, err := audit.OpenJSONLines(cfg.Audit.Dir)
+		j, err := audit.Open(audit.LogConfig{
+			Dir:          cfg.Audit.Dir,
+			SegmentBytes: cfg.Audit.SegmentBytes,
+			Retention: audit.Retention{
+				MaxAge: cfg.Audit.Retention.MaxAge, MaxBytes: cfg.Audit.Retention.MaxBytes,
+				DeleteUnexported: cfg.Audit.Retention.DeleteUnexported,
+			},
+			Now: a.now,
+		})
+		if err == nil {
+			err = a.seedQuotas(cfg.Audit.Dir)
+			if err != nil {
+				_ = j.Close()
+			}
+		}
 		if err != nil {
 			for _, e := range ks {
 				_ = e.key.Close()
@@ -255,6 +269,7 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 		go a.watchFiles(wctx, w)
 	}
 	go a.watchdog(wctx)
+	go a.pruneLoop(wctx)
 
 	a.notify("READY=1\nSTATUS=" + a.statusText())
 	a.log.Info("signer-agent ready", zap.String("api", ls.API.Addr().String()), zap.String("version", Version))
@@ -319,4 +334,26 @@ func (a *Agent) watchFiles(ctx context.Context, w *config.Watcher) {
 			a.log.Warn("watching config files", zap.Error(err))
 		}
 	}, func(err error) { a.log.Warn("file watcher", zap.Error(err)) })
+}
+
+// seedQuotas restores today's per-tenant signature counts from the durable
+// audit log, so neither a restart nor a crash resets a tenant's day: every
+// signature returned to a caller has an fsynced allow record.
+func (a *Agent) seedQuotas(dir string) error {
+	now := a.now().UTC()
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	counts := map[string]int64{}
+	err := audit.Query(dir, audit.Filter{Since: midnight, Decision: audit.Allow}, func(r audit.Record) error {
+		if r.Gate == gateSign && r.Tenant != "" {
+			counts[r.Tenant]++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: reading today's signatures: %w", err)
+	}
+	for t, n := range counts {
+		a.quota.Seed(t, midnight, n)
+	}
+	return nil
 }

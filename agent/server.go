@@ -94,6 +94,7 @@ func (a *Agent) adminHandler() http.Handler {
 	routes := map[string]route{
 		proto.PathAdminReload: {method: http.MethodPost, audited: true, handle: a.handleReload},
 		proto.PathAdminBypass: {method: http.MethodPost, audited: true, handle: a.handleBypass},
+		proto.PathAdminAudit:  {method: http.MethodGet, handle: a.handleAudit},
 		proto.PathHealthz:     {method: http.MethodGet, handle: a.handleHealthz},
 		proto.PathReadyz:      {method: http.MethodGet, handle: a.handleReadyz},
 	}

@@ -49,6 +49,7 @@ func commands() []command {
 		{"health", "check the agent's liveness or readiness", (*app).cmdHealth},
 		{"bench", "measure signing throughput and latency", (*app).cmdBench},
 		{"entitlement", "emergency entitlement bypass (entitlement bypass)", (*app).cmdEntitlement},
+		{"audit", "verify, query or tail the audit log", (*app).cmdAudit},
 		{"dev", "development helpers (dev token)", (*app).cmdDev},
 		{"version", "print the version", (*app).cmdVersion},
 	}

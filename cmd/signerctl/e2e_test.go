@@ -267,3 +267,38 @@ func TestEntitlementBypassCommand(t *testing.T) {
 	}
 	runCtl(t, "--admin-socket", admin, "entitlement", "bypass", "--off").wantCode(t, exitOK)
 }
+
+func TestAuditCommands(t *testing.T) {
+	dir := startDevAgent(t, nil)
+	sock := filepath.Join(dir, "api.sock")
+	work := t.TempDir()
+	art := writeFile(t, work, "a", "x")
+	pred := writeFile(t, work, "p.json", `{"a":1}`)
+	runCtl(t, "--socket", sock, "sign", "--predicate", pred, "--type", "stella.ops/sbom@v1", "--artifact", art).wantCode(t, exitOK)
+	runCtl(t, "--socket", sock, "sign", "--predicate", pred, "--type", "example.com/no@v1", "--artifact", art).wantCode(t, exitFailure)
+	adir := filepath.Join(dir, "audit")
+	r := runCtl(t, "audit", "verify", "--dir", adir)
+	r.wantCode(t, exitOK)
+	if !strings.HasPrefix(r.stdout, "audit chain OK") {
+		t.Fatalf("verify: %q", r.stdout)
+	}
+	r = runCtl(t, "--admin-socket", filepath.Join(dir, "admin.sock"), "audit", "query", "--decision", "deny", "--code", "predicate_not_allowed")
+	r.wantCode(t, exitOK)
+	if strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, `"code":"predicate_not_allowed"`) {
+		t.Fatalf("query: %q", r.stdout)
+	}
+	r = runCtl(t, "audit", "tail", "-n", "1", "--dir", adir)
+	r.wantCode(t, exitOK)
+	if strings.Count(r.stdout, "\n") != 1 {
+		t.Fatalf("tail: %q", r.stdout)
+	}
+	// An edited record breaks the chain: verify names it.
+	segs, _ := filepath.Glob(filepath.Join(adir, "segment-*.jsonl"))
+	b, _ := os.ReadFile(segs[0])
+	os.WriteFile(segs[0], []byte(strings.Replace(string(b), `"tenant":"dev"`, `"tenant":"eve"`, 1)), 0o600)
+	r = runCtl(t, "audit", "verify", "--dir", adir)
+	r.wantCode(t, exitFailure)
+	if !strings.Contains(r.stderr, "audit chain broken") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+}

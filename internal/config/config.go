@@ -249,6 +249,17 @@ type Key struct {
 // Audit configures the audit log.
 type Audit struct {
 	Dir string `yaml:"dir"` // default <stateDir>/audit
+	// SegmentBytes rotates segment files past this size (default 64 MiB).
+	SegmentBytes int64          `yaml:"segmentBytes"`
+	Retention    AuditRetention `yaml:"retention"`
+}
+
+// AuditRetention says which closed segments may be deleted. Segments not
+// yet exported are kept unless DeleteUnexported.
+type AuditRetention struct {
+	MaxAge           time.Duration `yaml:"maxAge"`   // 0: keep
+	MaxBytes         int64         `yaml:"maxBytes"` // 0: no limit
+	DeleteUnexported bool          `yaml:"deleteUnexported"`
 }
 
 // Logging configures zap.

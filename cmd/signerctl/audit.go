@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+const defaultAuditDir = "/var/lib/signer-agent/audit"
+
+// cmdAudit is `signerctl audit verify|query|tail`.
+func (a *app) cmdAudit(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usagef("usage: signerctl audit verify|query|tail [flags]")
+	}
+	switch args[0] {
+	case "verify":
+		fs := a.flagSet("audit verify", "audit verify [--dir DIR] [--json]", auditVerifyHelp)
+		dir := fs.String("dir", defaultAuditDir, "audit log `DIR`")
+		asJSON := fs.Bool("json", false, "print the report as JSON")
+		if err := fs.parse(args[1:]); err != nil {
+			return err
+		}
+		rep, err := audit.Verify(*dir)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if err := printJSON(a.stdout, rep); err != nil {
+				return err
+			}
+		} else if rep.OK {
+			fmt.Fprintf(a.stdout, "audit chain OK: %d records, seq %d..%d, last hash %s\n", rep.Records, rep.FirstSeq, rep.LastSeq, rep.LastHash)
+		}
+		if !rep.OK {
+			return fmt.Errorf("audit chain broken: %v", rep.Break)
+		}
+		return nil
+	case "query":
+		fs := a.flagSet("audit query", "audit query [--since T] [--until T] [--tenant T] [--decision allow|deny] [--code C] [--limit N] [--dir DIR]", auditQueryHelp)
+		since := fs.String("since", "", "RFC 3339 time or duration ago (e.g. 1h)")
+		until := fs.String("until", "", "RFC 3339 time")
+		tenant := fs.String("tenant", "", "tenant")
+		decision := fs.String("decision", "", "allow or deny")
+		code := fs.String("code", "", "error code")
+		limit := fs.Int("limit", 1000, "at most N records")
+		dir := fs.String("dir", "", "read the log directly from `DIR` instead of the admin socket")
+		if err := fs.parse(args[1:]); err != nil {
+			return err
+		}
+		s, err := parseSince(*since)
+		if err != nil {
+			return usagef("--since: %v", err)
+		}
+		if *dir != "" {
+			f := audit.Filter{Since: s, Tenant: *tenant, Decision: *decision, Code: *code, Limit: *limit}
+			if *until != "" {
+				if f.Until, err = time.Parse(time.RFC3339, *until); err != nil {
+					return usagef("--until: want RFC 3339")
+				}
+			}
+			enc := json.NewEncoder(a.stdout)
+			return audit.Query(*dir, f, func(r audit.Record) error { return enc.Encode(&r) })
+		}
+		q := url.Values{}
+		if !s.IsZero() {
+			q.Set("since", s.UTC().Format(time.RFC3339))
+		}
+		for k, v := range map[string]string{"until": *until, "tenant": *tenant, "decision": *decision, "code": *code, "limit": strconv.Itoa(*limit)} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		return a.adminStream(ctx, proto.PathAdminAudit+"?"+q.Encode(), a.stdout)
+	case "tail":
+		fs := a.flagSet("audit tail", "audit tail [-n N] [-f] [--dir DIR]", "Print the last records of the audit log (offline), optionally following it.")
+		n := fs.Int("n", 20, "records")
+		follow := fs.Bool("f", false, "follow")
+		dir := fs.String("dir", defaultAuditDir, "audit log `DIR`")
+		if err := fs.parse(args[1:]); err != nil {
+			return err
+		}
+		enc := json.NewEncoder(a.stdout)
+		err := audit.Tail(ctx, *dir, *n, *follow, func(r audit.Record) error { return enc.Encode(&r) })
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	return usagef("unknown subcommand %q (want verify, query or tail)", args[0])
+}
+
+func parseSince(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	return time.Parse(time.RFC3339, s)
+}
+
+// adminStream copies an admin GET's body to w.
+func (a *app) adminStream(ctx context.Context, path string, w io.Writer) error {
+	sock := strings.TrimPrefix(a.adminSocket, "unix://")
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proto.Host+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket %s: %w", sock, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if p, perr := proto.DecodeProblem(b); perr == nil {
+			return fmt.Errorf("%s: %s", p.Code, p.Detail)
+		}
+		return fmt.Errorf("admin %s: HTTP %d", path, resp.StatusCode)
+	}
+	_, err = io.Copy(w, bufio.NewReader(resp.Body))
+	return err
+}
+
+const auditVerifyHelp = `Walk the audit log's hash chain across all segments (offline) and report
+the first broken, missing, reordered or truncated record. Exit status 1
+when the chain does not hold.`
+
+const auditQueryHelp = `Print audit records as JSON lines, oldest first, through the admin socket
+(GET /admin/v1/audit) or, with --dir, straight from the log files.`
