@@ -121,6 +121,7 @@ type Checker struct {
 
 	mu       sync.Mutex
 	cache    map[string]*cached // by PoE hash
+	offline  map[string]Verdict // verified offline PoEs by hash, until exp
 	bypass   *Bypass
 	upstream int // introspection calls made (tests)
 }
@@ -168,7 +169,7 @@ func New(cfg Config) (*Checker, error) {
 	if len(cfg.LicensingKeys) == 0 && cfg.IntrospectionURL == "" {
 		return nil, errors.New("entitlement: configure licensing keys (offline PoE) or an introspection URL (online)")
 	}
-	return &Checker{cfg: cfg, cache: map[string]*cached{}}, nil
+	return &Checker{cfg: cfg, cache: map[string]*cached{}, offline: map[string]Verdict{}}, nil
 }
 
 // SetBypass enables the emergency bypass until b.Until (a zero Until
@@ -218,7 +219,7 @@ func (c *Checker) Check(ctx context.Context, poe *proto.PoE, tenant, installatio
 	var v Verdict
 	var err error
 	if poe.Format == "jwt" && len(c.cfg.LicensingKeys) > 0 {
-		v, err = c.verifyJWT(poe.Value)
+		v, err = c.verifyJWTCached(poe.Value, h)
 	} else if c.cfg.IntrospectionURL != "" {
 		v, err = c.introspectCached(ctx, poe.Value, h)
 	} else {
@@ -251,4 +252,42 @@ func (c *Checker) Upstream() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.upstream
+}
+
+// maxOffline bounds the verified offline PoE cache.
+const maxOffline = 10000
+
+// verifyJWTCached verifies an offline PoE's signature once: the verdict is
+// kept by PoE hash until the PoE expires (time checks still run each use).
+func (c *Checker) verifyJWTCached(raw, h string) (Verdict, error) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	v, ok := c.offline[h]
+	c.mu.Unlock()
+	if ok {
+		if now.Before(v.Expiry.Add(skew)) {
+			return v, nil
+		}
+		c.mu.Lock()
+		delete(c.offline, h)
+		c.mu.Unlock()
+	}
+	v, err := c.verifyJWT(raw)
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if len(c.offline) >= maxOffline {
+		for k, old := range c.offline { // drop expired, else an arbitrary one
+			if !now.Before(old.Expiry) || len(c.offline) >= maxOffline {
+				delete(c.offline, k)
+			}
+			if len(c.offline) < maxOffline {
+				break
+			}
+		}
+	}
+	c.offline[h] = v
+	c.mu.Unlock()
+	return v, nil
 }
