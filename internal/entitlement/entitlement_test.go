@@ -242,6 +242,16 @@ func TestOfflinePoE(t *testing.T) {
 	if v.VersionWindow == nil || v.VersionWindow.Earliest != "1.2.0" || v.Quotas == nil || *v.Quotas.ArtifactsPerDay != 500 {
 		t.Fatalf("claims: %+v", v)
 	}
+	// The verified PoE is cached, but its expiry still applies.
+	valid := mint(key, nil)
+	if _, err := ch.Check(context.Background(), valid, "tenant-a", "node-1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(31 * 24 * time.Hour)
+	if _, err := ch.Check(context.Background(), valid, "tenant-a", "node-1"); err == nil {
+		t.Fatal("expired PoE served from the cache")
+	}
+	c.Advance(-31 * 24 * time.Hour)
 	cases := []struct {
 		name         string
 		poe          *proto.PoE
