@@ -75,3 +75,10 @@ func freePortPair(t testing.TB) int {
 	t.Fatal("no free port pair")
 	return 0
 }
+
+// Pause stops the simulator (SIGSTOP): TPM commands hang until Resume, as
+// on a slow or wedged TPM.
+func (s *SWTPM) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused simulator.
+func (s *SWTPM) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }

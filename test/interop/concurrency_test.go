@@ -1,0 +1,69 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/keys/tpm"
+	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+// TestConcurrencyCapWithSlowBackend: the plan allows one request in
+// flight; while a signature hangs in a paused TPM, the tenant's next
+// request is throttled at once (not queued), and the first completes when
+// the TPM resumes.
+func TestConcurrencyCapWithSlowBackend(t *testing.T) {
+	sim := harness.StartSWTPM(t)
+	dir := harness.ShortTempDir(t)
+	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
+		c = strings.Replace(c, "  - name: dev\n", "  - name: dev\n    concurrency: 1\n", 1)
+		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: tpm\n", 1)
+		return strings.Replace(c, "logging:", "  - id: tpm\n    uri: "+uri+"\n    tenants: [dev]\nlogging:", 1)
+	}})
+	req := &proto.SignRequest{
+		Subject:       []proto.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("a", 64)}}},
+		PredicateType: "stella.ops/sbom@v1",
+		Predicate:     json.RawMessage(`{"n":1}`),
+	}
+	ctx := context.Background()
+	if _, err := h.Client.SignDSSE(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.Client.SignDSSE(ctx, req)
+		first <- err
+	}()
+	time.Sleep(time.Second) // let the first request reach the paused TPM
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = h.ClientWith(h.Creds).SignDSSE(cctx, req)
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Code != proto.CodePlanThrottled || ce.RetryAfter <= 0 {
+		sim.Resume()
+		t.Fatalf("second request while one is in flight: %v", err)
+	}
+	if err := sim.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the in-flight request: %v", err)
+	}
+	if _, err := h.Client.SignDSSE(ctx, req); err != nil {
+		t.Fatalf("after the slot freed: %v", err)
+	}
+}
