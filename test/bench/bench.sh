@@ -45,6 +45,21 @@ awk '
     printf "issue #3: c / (1/(1/a+1/b+1/v)) = %.2f (target >= 0.60): %s\n", tc / bound3, (tc / bound3 >= 0.6) ? "MET" : "NOT MET"
   }' "$out"
 
+echo "== issue #3 ratio with a non-durable auditor (BENCH_MEMAUDIT=1)"
+go test -c -o "$out.bin" ./test/bench
+for _ in $(seq 1 3); do
+  BENCH_MEMAUDIT=1 "$out.bin" -test.run '^$' -test.bench 'BenchmarkNoopOverSocket$|BenchmarkInProcessSign$|BenchmarkAgentSign$|BenchmarkECDSAP256Verify$' \
+    -test.benchtime "$BENCHTIME" -test.count 1
+done | grep '^Benchmark' | awk '
+  /^BenchmarkNoopOverSocket-/ { a[++na] = $3 }
+  /^BenchmarkInProcessSign-/  { b[++nb] = $3 }
+  /^BenchmarkAgentSign-/      { c[++nc] = $3 }
+  /^BenchmarkECDSAP256Verify-/ { v[++nv] = $3 }
+  function median(x, n,   i, j, t) { for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (x[j]<x[i]) {t=x[i];x[i]=x[j];x[j]=t}; return (n%2)?x[(n+1)/2]:(x[n/2]+x[n/2+1])/2 }
+  END { ma=median(a,na); mb=median(b,nb); mc=median(c,nc); mv=median(v,nv)
+        printf "a=%d b=%d v=%d c=%d ns/op; issue #3 (memory audit): c/(1/(1/a+1/b+1/v)) = %.2f (target >= 0.60)\n", ma, mb, mv, mc, (ma+mb+mv)/mc }'
+rm -f "$out.bin"
+
 echo "== 16 MiB predicates"
 BENCH_LARGE=1 go test -run '^$' -bench '16MiB' -benchtime 20x -count 1 ./test/bench | grep '^Benchmark'
 
