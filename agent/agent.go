@@ -19,8 +19,10 @@ import (
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/pkcs11"
 	"github.com/stellaops/signer-agent/internal/keys/tpm"
+	"github.com/stellaops/signer-agent/internal/metrics"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/internal/release"
+	"github.com/stellaops/signer-agent/proto"
 )
 
 // Version is set at build time (-ldflags "-X …agent.Version=…").
@@ -60,6 +62,7 @@ type Agent struct {
 
 	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
 	quota    *quota.Limiter
+	metrics  *metrics.Metrics
 
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
@@ -95,6 +98,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		a.now = time.Now
 	}
 	a.nonceKey = newNonceKey()
+	a.metrics = metrics.New()
 	// Tenant buckets and counters live for the process; the global limit
 	// is read at start.
 	a.quota = quota.New(cfg.Limits.GlobalConcurrency, a.now)
@@ -115,7 +119,8 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 				MaxAge: cfg.Audit.Retention.MaxAge, MaxBytes: cfg.Audit.Retention.MaxBytes,
 				DeleteUnexported: cfg.Audit.Retention.DeleteUnexported,
 			},
-			Now: a.now,
+			Now:      a.now,
+			Observer: a.metrics.AuditObserver(),
 		})
 		if err == nil {
 			err = a.seedQuotas(cfg.Audit.Dir)
@@ -151,6 +156,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	snap := newSnapshot(cfg, v, ks)
 	snap.tls, snap.ent, snap.rel = tc, ent, rel
 	a.snap.Store(snap)
+	a.publishKeys(snap)
 	a.setStatus(fmt.Sprintf("serving; config %s; %d keys", cfg.Path(), len(ks)))
 	return a, nil
 }
@@ -220,6 +226,7 @@ func (a *Agent) reload(ctx context.Context) error {
 	next := newSnapshot(cfg, v, ks)
 	next.tls, next.ent, next.rel = tc, ent, rel
 	a.snap.Store(next)
+	a.publishKeys(next)
 	old.retire()
 	go func() {
 		<-old.done
@@ -270,8 +277,16 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	}
 	go a.watchdog(wctx)
 	go a.pruneLoop(wctx)
+	if cfg.Metrics.Enabled() {
+		if ms, err := a.serveMetrics(cfg.Metrics.Listen); err != nil {
+			a.log.Error("metrics listener", zap.String("listen", cfg.Metrics.Listen), zap.Error(err))
+		} else {
+			defer ms.Close()
+		}
+	}
 
 	a.notify("READY=1\nSTATUS=" + a.statusText())
+	a.metrics.SetReady(true)
 	a.log.Info("signer-agent ready", zap.String("api", ls.API.Addr().String()), zap.String("version", Version))
 
 	var serveErr error
@@ -280,6 +295,7 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	case serveErr = <-errc:
 	}
 	a.notify("STOPPING=1")
+	a.metrics.SetReady(false)
 	drain := a.Config().Transport.DrainTimeout
 	a.log.Info("draining", zap.Duration("timeout", drain))
 	dctx, cancel := context.WithTimeout(context.Background(), drain)
@@ -356,4 +372,38 @@ func (a *Agent) seedQuotas(dir string) error {
 		a.quota.Seed(t, midnight, n)
 	}
 	return nil
+}
+
+// publishKeys exports the signing keys' age and expiry (only keys that can
+// sign: verify-only and revoked keys would trip the expiry alerts).
+func (a *Agent) publishKeys(s *snapshot) {
+	var out []metrics.KeyInfo
+	for _, k := range s.keys {
+		if k.cfg.Status != proto.KeyStatusActive {
+			continue
+		}
+		ki := metrics.KeyInfo{ID: k.cfg.ID, Source: k.source}
+		if k.cfg.NotBefore != nil {
+			ki.Created = *k.cfg.NotBefore
+		}
+		if k.cfg.NotAfter != nil {
+			ki.NotAfter = *k.cfg.NotAfter
+		}
+		out = append(out, ki)
+	}
+	a.metrics.SetKeyInfo(out)
+}
+
+// serveMetrics serves GET /metrics on a TCP address (loopback by default).
+func (a *Agent) serveMetrics(addr string) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	s := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() { _ = s.Serve(l) }()
+	a.log.Info("metrics listening", zap.String("addr", l.Addr().String()))
+	return s, nil
 }

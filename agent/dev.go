@@ -70,6 +70,8 @@ keys:
   - id: dev
     uri: file:{{.Dir}}/keys/dev.pem
     tenants: [dev]
+metrics:
+  listen: "off"   # dev mode: GET /metrics on the admin socket only
 logging:
   level: info
   format: console

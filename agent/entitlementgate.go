@@ -64,6 +64,7 @@ func (a *Agent) entitlementGate(ctx context.Context, rc *requestContext) *Denial
 	}
 	v, err := rc.snap.ent.Check(ctx, rc.req.PoE, rc.tenant, inst)
 	rc.rec.PoEState, rc.rec.PoEHash = v.State, v.PoEHash
+	a.metrics.PoE(v.State)
 	if err != nil {
 		var e *entitlement.Error
 		code := proto.CodeEntitlementDenied
@@ -167,6 +168,7 @@ func (a *Agent) handleBypass(w http.ResponseWriter, rc *requestContext) {
 		return
 	}
 	rc.snap.ent.SetBypass(b)
+	a.metrics.SetEntitlementBypass(b != nil)
 	a.log.Warn("entitlement bypass changed", zap.String("requestId", rc.id), zap.String("change", rc.rec.Reason))
 	out := map[string]any{"active": b != nil}
 	if b != nil {

@@ -95,10 +95,14 @@ type requestContext struct {
 	rec audit.Record
 }
 
-// runGates runs gates in order and returns the first denial and its gate.
-func runGates(ctx context.Context, rc *requestContext, gates []gate) (string, *Denial) {
+// runGates runs gates in order and returns the first denial and its gate;
+// each gate's latency goes to the metrics.
+func (a *Agent) runGates(ctx context.Context, rc *requestContext, gates []gate) (string, *Denial) {
 	for _, g := range gates {
-		if d := g.check(ctx, rc); d != nil {
+		t := time.Now()
+		d := g.check(ctx, rc)
+		a.metrics.Gate(g.name, time.Since(t))
+		if d != nil {
 			return g.name, d
 		}
 	}

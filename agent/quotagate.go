@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/metrics"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
 )
@@ -41,14 +42,18 @@ func (a *Agent) quotaGate(_ context.Context, rc *requestContext) *Denial {
 	t, d := a.quota.Admit(rc.tenant, p, int64(len(rc.statement)))
 	if d != nil {
 		var code proto.Code
+		kind := metrics.QuotaRate
 		switch {
 		case errors.Is(d, quota.ErrTooLarge):
-			code = proto.CodeArtifactTooLarge
+			code, kind = proto.CodeArtifactTooLarge, metrics.QuotaSize
 		case errors.Is(d, quota.ErrExhausted):
-			code = proto.CodeQuotaExhausted
+			code, kind = proto.CodeQuotaExhausted, metrics.QuotaDaily
+		case errors.Is(d, quota.ErrConcurrency) || errors.Is(d, quota.ErrOverloaded):
+			code, kind = proto.CodePlanThrottled, metrics.QuotaConcurrency
 		default:
 			code = proto.CodePlanThrottled
 		}
+		a.metrics.QuotaHit(rc.tenant, p.Name, kind)
 		den := deny(code, d.Err.Error(), d.Reason)
 		den.RetryAfter = d.RetryAfter
 		return den

@@ -59,6 +59,7 @@ func (a *Agent) releaseGate(ctx context.Context, rc *requestContext) *Denial {
 	if v.OriginalSource != "" {
 		src = v.OriginalSource + " (cached)"
 	}
+	a.metrics.Release(v.Source, v.Trusted)
 	if !v.Trusted {
 		rc.rec.ReleaseVerdict = "untrusted"
 		return deny(proto.CodeReleaseUntrusted, "scanner image is not a trusted release", v.Reason)

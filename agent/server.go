@@ -95,8 +95,11 @@ func (a *Agent) adminHandler() http.Handler {
 		proto.PathAdminReload: {method: http.MethodPost, audited: true, handle: a.handleReload},
 		proto.PathAdminBypass: {method: http.MethodPost, audited: true, handle: a.handleBypass},
 		proto.PathAdminAudit:  {method: http.MethodGet, handle: a.handleAudit},
-		proto.PathHealthz:     {method: http.MethodGet, handle: a.handleHealthz},
-		proto.PathReadyz:      {method: http.MethodGet, handle: a.handleReadyz},
+		proto.PathAdminMetrics: {method: http.MethodGet, handle: func(w http.ResponseWriter, rc *requestContext) {
+			a.metrics.Handler().ServeHTTP(w, rc.r)
+		}},
+		proto.PathHealthz: {method: http.MethodGet, handle: a.handleHealthz},
+		proto.PathReadyz:  {method: http.MethodGet, handle: a.handleReadyz},
 	}
 	return a.dispatch(socketAdmin, routes)
 }
@@ -153,8 +156,13 @@ func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler 
 			if rc.ticket != nil {
 				rc.ticket.Release() // no-op once committed
 			}
+			dec := rc.rec.Decision
+			if dec == "" {
+				dec = audit.Allow
+			}
+			a.metrics.Request(rc.route, dec, rc.rec.Code, a.now().Sub(rc.start))
 		}()
-		if g, d := runGates(ctx, rc, common); d != nil {
+		if g, d := a.runGates(ctx, rc, common); d != nil {
 			a.refuse(ctx, w, rc, g, d)
 			return
 		}
@@ -168,7 +176,7 @@ func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler 
 			a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeMethodNotAllowed, "use "+rt.method, "method "+r.Method))
 			return
 		}
-		if g, d := runGates(ctx, rc, rt.gates); d != nil {
+		if g, d := a.runGates(ctx, rc, rt.gates); d != nil {
 			a.refuse(ctx, w, rc, g, d)
 			return
 		}

@@ -25,7 +25,11 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	for i, k := range rc.keys {
 		signers[i] = attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key}
 	}
+	t0 := time.Now()
 	res, err := attest.Sign(ctx, rc.statement, signers)
+	for _, k := range rc.keys {
+		a.metrics.Sign(k.cfg.ID, k.source, time.Since(t0), err == nil)
+	}
 	if err != nil {
 		a.log.Error("signing failed", zap.String("requestId", rc.id), zap.Error(err))
 		d := deny(proto.CodeSigningBackendUnavailable, "the signing backend failed; retry later", err.Error())

@@ -57,6 +57,7 @@ type Config struct {
 	Tenants []Tenant `yaml:"tenants"`
 	Keys    []Key    `yaml:"keys"`
 	Audit   Audit    `yaml:"audit"`
+	Metrics Metrics  `yaml:"metrics"`
 	Logging Logging  `yaml:"logging"`
 
 	// path is the file the config was loaded from (empty for in-memory).
@@ -262,6 +263,17 @@ type AuditRetention struct {
 	DeleteUnexported bool          `yaml:"deleteUnexported"`
 }
 
+// Metrics configures the Prometheus listener. The admin socket always
+// serves /metrics too.
+type Metrics struct {
+	// Listen is host:port for GET /metrics (default 127.0.0.1:9464);
+	// "off" disables the TCP listener.
+	Listen string `yaml:"listen"`
+}
+
+// Enabled reports whether the metrics TCP listener is on.
+func (m Metrics) Enabled() bool { return m.Listen != "off" }
+
 // Logging configures zap.
 type Logging struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -425,6 +437,9 @@ func (c *Config) applyDefaults(base string) {
 		c.Audit.Dir = filepath.Join(c.StateDir, "audit")
 	}
 	c.Audit.Dir = resolve(base, c.Audit.Dir)
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = "127.0.0.1:9464"
+	}
 	if c.Logging.Level == "" {
 		c.Logging.Level = "info"
 	}
@@ -469,6 +484,11 @@ func (c *Config) Validate() error {
 		}
 		if t.CertFile == "" || t.KeyFile == "" || t.ClientCAFile == "" {
 			add("listen.tcp: certFile, keyFile and clientCAFile are required (mTLS only)")
+		}
+	}
+	if c.Metrics.Enabled() {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			add("metrics.listen: want host:port or off")
 		}
 	}
 	if c.Listen.API.Path == c.Listen.Admin.Path {

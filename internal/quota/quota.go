@@ -35,6 +35,8 @@ var (
 	ErrExhausted  = errors.New("daily artifact quota exhausted")         // quota_exhausted
 	ErrTooLarge   = errors.New("artifact over the plan's size limit")    // artifact_too_large
 	ErrOverloaded = errors.New("agent-wide concurrency limit reached")   // plan_throttled
+	// ErrConcurrency is ErrThrottled for the tenant's concurrency limit.
+	ErrConcurrency = fmt.Errorf("%w: too many requests in flight", ErrThrottled)
 )
 
 // Denial explains a refusal: the sentinel, a Retry-After hint and a reason
@@ -159,7 +161,7 @@ func (l *Limiter) Admit(tenant string, p Plan, size int64) (*Ticket, *Denial) {
 	}
 	if p.Concurrency > 0 && ts.inflight >= p.Concurrency {
 		l.mu.Unlock()
-		return nil, &Denial{Err: ErrThrottled, RetryAfter: time.Second,
+		return nil, &Denial{Err: ErrConcurrency, RetryAfter: time.Second,
 			Reason: fmt.Sprintf("tenant %q has %d requests in flight (plan %q limit %d)", tenant, ts.inflight, p.Name, p.Concurrency)}
 	}
 	ts.inflight++

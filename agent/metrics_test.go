@@ -1,0 +1,57 @@
+package agent_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+// TestMetrics scrapes the admin socket's /metrics after a scripted set of
+// requests and checks the counters.
+func TestMetrics(t *testing.T) {
+	h := harness.StartAgent(t, harness.Options{})
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		if _, err := h.Client.SignDSSE(ctx, signRequest()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := signRequest()
+	bad.PredicateType = "https://example.com/not-allowed@v1"
+	if _, err := h.Client.SignDSSE(ctx, bad); err == nil {
+		t.Fatal("accepted")
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://signer-agent"+proto.PathAdminMetrics, nil)
+	resp, err := harness.HTTPClient(h.AdminSock).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	for _, want := range []string{
+		`signer_requests_total{code="ok",decision="allow",route="/api/v1/signer/sign/dsse"} 2`,
+		`signer_requests_total{code="predicate_not_allowed",decision="deny",route="/api/v1/signer/sign/dsse"} 1`,
+		`signer_key_signatures_total{key_id="dev",key_source="file",result="ok"} 2`,
+		`signer_poe_verdicts_total{state="valid"} 3`,
+		`signer_release_verdicts_total{source="allowlist",trusted="true"} 3`,
+		`signer_gate_duration_seconds_count{gate="dpop"}`,
+		`signer_ready 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "signer_") && !strings.Contains(l, "bucket") {
+				t.Log(l)
+			}
+		}
+	}
+}
