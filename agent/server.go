@@ -198,8 +198,9 @@ func (a *Agent) refuse(ctx context.Context, w http.ResponseWriter, rc *requestCo
 		a.log.Error("audit append failed for denial", zap.String("requestId", rc.id), zap.Error(err))
 	}
 	a.log.Info("request denied",
-		zap.String("requestId", rc.id), zap.String("route", rc.route), zap.String("gate", gateName),
-		zap.String("code", string(d.Code)), zap.String("reason", d.Reason))
+		zap.String("requestId", rc.id), zap.String("traceId", rc.traceID), zap.String("tenant", rc.tenant),
+		zap.String("route", rc.route), zap.String("decision", audit.Deny), zap.String("gate", gateName),
+		zap.String("code", string(d.Code)), zap.String("reason", d.Reason), zap.Float64("latencyMs", rc.rec.LatencyMS))
 	for k, vs := range d.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
@@ -320,6 +321,19 @@ func (a *Agent) handleReadyz(w http.ResponseWriter, rc *requestContext) {
 		default:
 			h.Checks["authority"] = "ok"
 		}
+	}
+	if l, ok := a.auditor.(*audit.Log); ok {
+		if l.Stats().Unavailable {
+			h.Checks["audit"] = "not writable (signing refused until it recovers)"
+			h.Status, status = "unavailable", http.StatusServiceUnavailable
+		} else {
+			h.Checks["audit"] = "ok"
+		}
+	}
+	if b := rc.snap.ent.ActiveBypass(); b != nil {
+		h.Checks["entitlement"] = "bypass active until " + b.Until.UTC().Format(time.RFC3339)
+	} else {
+		h.Checks["entitlement"] = "ok"
 	}
 	if active == 0 {
 		h.Checks["keys"] = "no active key"

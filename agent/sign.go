@@ -55,7 +55,8 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 		rc.ticket.Commit()
 	}
 	a.log.Debug("signed",
-		zap.String("requestId", rc.id), zap.String("tenant", rc.tenant), zap.Strings("keys", rc.rec.KeyIDs),
+		zap.String("requestId", rc.id), zap.String("traceId", rc.traceID), zap.String("tenant", rc.tenant),
+		zap.String("decision", audit.Allow), zap.Strings("keys", rc.rec.KeyIDs),
 		zap.String("payloadDigest", res.PayloadDigest), zap.Float64("latencyMs", rc.rec.LatencyMS))
 	body, err := encodeSignResponse(&proto.SignResponse{
 		RequestID:       rc.id,
