@@ -139,9 +139,10 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	}
 	tc, err := loadTLS(cfg)
 	var ent *entitlement.Checker
+	var entKeys []byte
 	var rel *release.Checker
 	if err == nil {
-		ent, _, err = a.entitlementFor(cfg, nil)
+		ent, entKeys, err = a.entitlementFor(cfg, nil)
 	}
 	if err == nil {
 		rel, err = newRelease(cfg, a.now)
@@ -154,7 +155,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	snap := newSnapshot(cfg, v, ks)
-	snap.tls, snap.ent, snap.rel = tc, ent, rel
+	snap.tls, snap.ent, snap.entKeys, snap.rel = tc, ent, entKeys, rel
 	a.snap.Store(snap)
 	a.publishKeys(snap)
 	a.setStatus(fmt.Sprintf("serving; config %s; %d keys", cfg.Path(), len(ks)))
@@ -204,7 +205,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	old := a.snap.Load()
-	ent, _, err := a.entitlementFor(cfg, old)
+	ent, entKeys, err := a.entitlementFor(cfg, old)
 	if err != nil {
 		return err
 	}
@@ -224,7 +225,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	next := newSnapshot(cfg, v, ks)
-	next.tls, next.ent, next.rel = tc, ent, rel
+	next.tls, next.ent, next.entKeys, next.rel = tc, ent, entKeys, rel
 	a.snap.Store(next)
 	a.publishKeys(next)
 	old.retire()

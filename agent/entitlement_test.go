@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/audit"
@@ -89,5 +92,36 @@ func TestEntitlementGate(t *testing.T) {
 	}
 	if _, err := noPoE.SignDSSE(ctx, signRequest()); !errors.Is(err, client.ErrEntitlementDenied) {
 		t.Fatalf("after bypass: %v", err)
+	}
+}
+
+// TestLicensingKeyRotation: replacing the licensing key file (watched)
+// takes effect without a restart: PoEs from the old key are refused, PoEs
+// from the new key accepted.
+func TestLicensingKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	h := harness.StartAgent(t, harness.Options{})
+	if _, err := h.Client.SignDSSE(ctx, signRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(h.Dir, devauth.LicensingKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := devauth.Setup(h.Dir); err != nil { // a new licensing key and public.pem
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := h.Client.SignDSSE(ctx, signRequest())
+		if errors.Is(err, client.ErrEntitlementDenied) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old PoE still accepted after the key rotation: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := h.ClientWith(h.Mint(t, devauth.Options{})).SignDSSE(ctx, signRequest()); err != nil {
+		t.Fatalf("PoE from the new key: %v", err)
 	}
 }

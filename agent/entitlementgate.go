@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -26,19 +27,25 @@ const gateEntitlement = "entitlement"
 // entitlementFor reuses prev's checker (and its verdict cache and bypass)
 // when the entitlement settings did not change; a new checker inherits the
 // bypass in force.
-func (a *Agent) entitlementFor(cfg *config.Config, prev *snapshot) (*entitlement.Checker, bool, error) {
-	if prev != nil && prev.ent != nil && reflect.DeepEqual(prev.cfg.Entitlement, cfg.Entitlement) {
-		return prev.ent, true, nil
-	}
+func (a *Agent) entitlementFor(cfg *config.Config, prev *snapshot) (*entitlement.Checker, []byte, error) {
 	en := cfg.Entitlement
-	var keys []crypto.PublicKey
+	var keysPEM []byte
 	if en.LicensingKeysFile != "" {
-		b, err := os.ReadFile(en.LicensingKeysFile)
-		if err != nil {
-			return nil, false, fmt.Errorf("entitlement.licensingKeysFile: %w", err)
+		var err error
+		if keysPEM, err = os.ReadFile(en.LicensingKeysFile); err != nil {
+			return nil, nil, fmt.Errorf("entitlement.licensingKeysFile: %w", err)
 		}
-		if keys, err = parsePublicKeys(b); err != nil {
-			return nil, false, fmt.Errorf("entitlement.licensingKeysFile: %w", err)
+	}
+	// Keep the checker (verdict cache, bypass) unless the settings or the
+	// licensing keys themselves changed (the file is watched).
+	if prev != nil && prev.ent != nil && reflect.DeepEqual(prev.cfg.Entitlement, cfg.Entitlement) && bytes.Equal(prev.entKeys, keysPEM) {
+		return prev.ent, keysPEM, nil
+	}
+	var keys []crypto.PublicKey
+	if keysPEM != nil {
+		var err error
+		if keys, err = parsePublicKeys(keysPEM); err != nil {
+			return nil, nil, fmt.Errorf("entitlement.licensingKeysFile: %w", err)
 		}
 	}
 	c, err := entitlement.New(entitlement.Config{
@@ -47,12 +54,12 @@ func (a *Agent) entitlementFor(cfg *config.Config, prev *snapshot) (*entitlement
 		CacheTTL: en.CacheTTL, Grace: en.Grace, Now: a.now,
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if prev != nil && prev.ent != nil {
 		c.SetBypass(prev.ent.ActiveBypass())
 	}
-	return c, false, nil
+	return c, keysPEM, nil
 }
 
 // entitlementGate checks the request's PoE (SPEC §1 step 4) for the token's

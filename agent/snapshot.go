@@ -17,6 +17,7 @@ type snapshot struct {
 	cfg        *config.Config
 	auth       *auth.Verifier
 	ent        *entitlement.Checker
+	entKeys    []byte // the licensing keys file the checker was built from
 	rel        *release.Checker
 	tls        *tls.Config // mTLS listener material (nil: listener off)
 	keys       map[string]*keyEntry
