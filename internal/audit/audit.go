@@ -12,19 +12,14 @@
 // log directory without opening it for writing, so signerctl and the admin
 // endpoint can use them on a live log.
 //
-// JSONLines (no fsync, no chain) and Memory (tests) are the older and the
-// in-memory Auditors.
+// Memory is an in-memory Auditor for tests.
 package audit
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -111,109 +106,8 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// JSONLines appends one JSON object per line to a file. Appends are group
-// committed: callers encode their record in parallel, one writer goroutine
-// writes whatever has queued with a single write, and each Append returns
-// once its line has reached the file. It does not fsync or chain records:
-// the durable log replaces it.
-type JSONLines struct {
-	mu     sync.RWMutex // guards closed against sends on reqs
-	closed bool
-	reqs   chan appendReq
-	done   chan struct{}
-	f      *os.File
-}
-
-type appendReq struct {
-	line []byte
-	err  chan error
-}
-
 // maxBatch bounds one group commit.
 const maxBatch = 256
-
-// OpenJSONLines opens (creating) dir/audit.jsonl for appending.
-func OpenJSONLines(dir string) (*JSONLines, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("audit dir: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "audit.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open audit log: %w", err)
-	}
-	j := &JSONLines{reqs: make(chan appendReq, maxBatch), done: make(chan struct{}), f: f}
-	go j.writer()
-	return j, nil
-}
-
-// Append implements Auditor.
-func (j *JSONLines) Append(ctx context.Context, r *Record) error {
-	if r.AuditID == "" {
-		r.AuditID = NewID()
-	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("append audit record: %w", err)
-	}
-	req := appendReq{line: append(line, '\n'), err: make(chan error, 1)}
-	j.mu.RLock()
-	if j.closed {
-		j.mu.RUnlock()
-		return ErrClosed
-	}
-	j.reqs <- req
-	j.mu.RUnlock()
-	// The record is queued; wait for the write even if ctx ends, so the
-	// caller never acts on an unwritten record.
-	return <-req.err
-}
-
-func (j *JSONLines) writer() {
-	defer close(j.done)
-	var buf []byte
-	batch := make([]appendReq, 0, maxBatch)
-	for first := range j.reqs {
-		batch = append(batch[:0], first)
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-j.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		buf = buf[:0]
-		for _, r := range batch {
-			buf = append(buf, r.line...)
-		}
-		_, err := j.f.Write(buf)
-		if err != nil {
-			err = fmt.Errorf("append audit record: %w", err)
-		}
-		for _, r := range batch {
-			r.err <- err
-		}
-	}
-}
-
-// Close implements Auditor: queued records are written, then the file is
-// closed.
-func (j *JSONLines) Close() error {
-	j.mu.Lock()
-	if j.closed {
-		j.mu.Unlock()
-		return nil
-	}
-	j.closed = true
-	close(j.reqs)
-	j.mu.Unlock()
-	<-j.done
-	return j.f.Close()
-}
 
 // Memory keeps records in memory: for tests.
 type Memory struct {
