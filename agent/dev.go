@@ -66,12 +66,12 @@ tenants:
 {{- range .Predicates}}
       - {{.}}
 {{- end}}
+metrics:
+  listen: "off"   # dev mode: GET /metrics on the admin socket only
 keys:
   - id: dev
     uri: file:{{.Dir}}/keys/dev.pem
     tenants: [dev]
-metrics:
-  listen: "off"   # dev mode: GET /metrics on the admin socket only
 logging:
   level: info
   format: console
