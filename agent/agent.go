@@ -106,11 +106,17 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	rev, err := loadRevocations(cfg.RevocationList)
+	if err != nil {
+		_ = v.Close()
+		return nil, err
+	}
 	ks, err := openKeys(ctx, a.opener, cfg, nil)
 	if err != nil {
 		_ = v.Close()
 		return nil, err
 	}
+	applyRevocations(ks, rev)
 	if a.auditor == nil {
 		j, err := audit.Open(audit.LogConfig{
 			Dir:          cfg.Audit.Dir,
@@ -217,6 +223,13 @@ func (a *Agent) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rev, err := loadRevocations(cfg.RevocationList)
+	if err != nil {
+		if !reused {
+			_ = v.Close()
+		}
+		return err
+	}
 	ks, err := openKeys(ctx, a.opener, cfg, old.keys)
 	if err != nil {
 		if !reused {
@@ -224,6 +237,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		}
 		return err
 	}
+	applyRevocations(ks, rev)
 	next := newSnapshot(cfg, v, ks)
 	next.tls, next.ent, next.entKeys, next.rel = tc, ent, entKeys, rel
 	a.snap.Store(next)

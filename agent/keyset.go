@@ -23,6 +23,8 @@ type keyEntry struct {
 	// reused marks a key carried over from the previous snapshot (its
 	// backend stays open when that snapshot retires).
 	reused bool
+	// revoked is set when the revocation list names the key.
+	revoked *revokedKey
 }
 
 // usable reports why a key cannot sign now ("" when it can).

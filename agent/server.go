@@ -92,9 +92,10 @@ func (a *Agent) tcpHandler() http.Handler {
 // adminHandler serves the admin socket.
 func (a *Agent) adminHandler() http.Handler {
 	routes := map[string]route{
-		proto.PathAdminReload: {method: http.MethodPost, audited: true, handle: a.handleReload},
-		proto.PathAdminBypass: {method: http.MethodPost, audited: true, handle: a.handleBypass},
-		proto.PathAdminAudit:  {method: http.MethodGet, handle: a.handleAudit},
+		proto.PathAdminReload:     {method: http.MethodPost, audited: true, handle: a.handleReload},
+		proto.PathAdminBypass:     {method: http.MethodPost, audited: true, handle: a.handleBypass},
+		proto.PathAdminAudit:      {method: http.MethodGet, handle: a.handleAudit},
+		proto.PathAdminKeys + "*": {method: http.MethodPost, audited: true, handle: a.handleKeyAdmin},
 		proto.PathAdminMetrics: {method: http.MethodGet, handle: func(w http.ResponseWriter, rc *requestContext) {
 			a.metrics.Handler().ServeHTTP(w, rc.r)
 		}},
@@ -167,6 +168,9 @@ func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler 
 			return
 		}
 		rt, ok := routes[r.URL.Path]
+		if !ok && strings.HasPrefix(r.URL.Path, proto.PathAdminKeys) {
+			rt, ok = routes[proto.PathAdminKeys+"*"]
+		}
 		if !ok {
 			a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "no such endpoint", "unknown path"))
 			return

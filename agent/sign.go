@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -29,6 +31,21 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	res, err := attest.Sign(ctx, rc.statement, signers)
 	for _, k := range rc.keys {
 		a.metrics.Sign(k.cfg.ID, k.source, time.Since(t0), err == nil)
+	}
+	if err != nil {
+		if fb := a.fallbackFor(rc, err); fb != nil {
+			primary := rc.keys[0]
+			a.log.Warn("primary key backend failed; signing with the fallback key",
+				zap.String("requestId", rc.id), zap.String("tenant", rc.tenant),
+				zap.String("primary", primary.cfg.ID), zap.String("fallback", fb.cfg.ID), zap.Error(err))
+			a.metrics.Fallback(rc.tenant, primary.cfg.ID, fb.cfg.ID)
+			rc.rec.Reason = fmt.Sprintf("fallback from key %q to %q: %v", primary.cfg.ID, fb.cfg.ID, err)
+			rc.keys = []*keyEntry{fb}
+			rc.rec.KeyIDs, rc.rec.KeySources = []string{fb.cfg.ID}, []string{fb.source}
+			t0 = time.Now()
+			res, err = attest.Sign(ctx, rc.statement, []attest.Signer{{ID: fb.cfg.ID, Source: fb.source, Key: fb.key}})
+			a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)
+		}
 	}
 	if err != nil {
 		a.log.Error("signing failed", zap.String("requestId", rc.id), zap.Error(err))
@@ -109,4 +126,22 @@ func encodeSignResponse(r *proto.SignResponse) ([]byte, error) {
 	}
 	out = append(out, b[i+len(marker)-1:]...)
 	return append(out, '\n'), nil
+}
+
+// fallbackFor returns the tenant's fallback key when the request used the
+// tenant's default key (not explicit key ids), that key's backend failed,
+// and the fallback key can sign now.
+func (a *Agent) fallbackFor(rc *requestContext, err error) *keyEntry {
+	if len(rc.req.KeyIDs()) > 0 || len(rc.keys) != 1 || !errors.Is(err, keys.ErrBackendUnavailable) {
+		return nil
+	}
+	t := rc.snap.cfg.Tenant(rc.tenant)
+	if t == nil || t.FallbackKey == "" {
+		return nil
+	}
+	fb, ok := rc.snap.keys[t.FallbackKey]
+	if !ok || !fb.serves(rc.tenant) || fb.usable(a.now()) != "" {
+		return nil
+	}
+	return fb
 }

@@ -56,9 +56,13 @@ type Config struct {
 	Limits  Limits   `yaml:"limits"`
 	Tenants []Tenant `yaml:"tenants"`
 	Keys    []Key    `yaml:"keys"`
-	Audit   Audit    `yaml:"audit"`
-	Metrics Metrics  `yaml:"metrics"`
-	Logging Logging  `yaml:"logging"`
+	// RevocationList is a watched YAML file of revoked key ids
+	// (revoked: [{id, reason, at}]); default <stateDir>/revoked-keys.yaml.
+	// POST /admin/v1/keys/{id}/revoke appends to it.
+	RevocationList string  `yaml:"revocationList"`
+	Audit          Audit   `yaml:"audit"`
+	Metrics        Metrics `yaml:"metrics"`
+	Logging        Logging `yaml:"logging"`
 
 	// path is the file the config was loaded from (empty for in-memory).
 	path string
@@ -205,6 +209,9 @@ type Tenant struct {
 	ID             string   `yaml:"id"`
 	PredicateTypes []string `yaml:"predicateTypes"`
 	DefaultKey     string   `yaml:"defaultKey"`
+	// FallbackKey signs when the default key's backend fails (HSM gone,
+	// TPM error); the switch is audited and counted.
+	FallbackKey string `yaml:"fallbackKey"`
 	// Plan names the tenant's plan until its Proof-of-Entitlement names
 	// one; empty: no plan limits.
 	Plan string `yaml:"plan"`
@@ -436,6 +443,10 @@ func (c *Config) applyDefaults(base string) {
 	if c.Audit.Dir == "" {
 		c.Audit.Dir = filepath.Join(c.StateDir, "audit")
 	}
+	if c.RevocationList == "" {
+		c.RevocationList = filepath.Join(c.StateDir, "revoked-keys.yaml")
+	}
+	c.RevocationList = resolve(base, c.RevocationList)
 	c.Audit.Dir = resolve(base, c.Audit.Dir)
 	if c.Metrics.Listen == "" {
 		c.Metrics.Listen = "127.0.0.1:9464"
@@ -609,6 +620,17 @@ func (c *Config) Validate() error {
 		}
 	}
 	for i, t := range c.Tenants {
+		if t.FallbackKey != "" {
+			k := ids[t.FallbackKey]
+			switch {
+			case k == nil:
+				add("tenants[%d].fallbackKey: unknown key %q", i, t.FallbackKey)
+			case !contains(k.Tenants, t.ID):
+				add("tenants[%d].fallbackKey: key %q does not serve tenant %q", i, t.FallbackKey, t.ID)
+			case t.FallbackKey == t.DefaultKey:
+				add("tenants[%d].fallbackKey: must differ from defaultKey", i)
+			}
+		}
 		if t.DefaultKey == "" {
 			continue
 		}
@@ -657,6 +679,9 @@ func (c *Config) WatchedFiles() []string {
 	}
 	if c.Release.AllowlistFile != "" {
 		out = append(out, c.Release.AllowlistFile)
+	}
+	if c.RevocationList != "" {
+		out = append(out, c.RevocationList)
 	}
 	out = append(out, c.Release.KeyFiles...)
 	if c.Entitlement.LicensingKeysFile != "" {

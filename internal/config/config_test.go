@@ -55,7 +55,7 @@ func TestDefaultsAndResolution(t *testing.T) {
 	if c.Authority.JWKSFile != "/etc/sa/trust/authority/jwks.json" || !c.DPoP.NonceIsRequired() || c.DPoP.HTUBase != "http://signer-agent" || c.Authority.Skew != 30*time.Second {
 		t.Fatalf("authority defaults: %+v %+v", c.Authority, c.DPoP)
 	}
-	if len(files) != 4 || files[0] != "/etc/sa/config.yaml" || files[1] != "/etc/sa/keys/k.pem" || files[2] != "/etc/sa/trust/release/allowlist.yaml" {
+	if len(files) != 5 || files[0] != "/etc/sa/config.yaml" || files[1] != "/etc/sa/keys/k.pem" || files[2] != "/etc/sa/trust/release/allowlist.yaml" || files[3] != "/var/lib/signer-agent/revoked-keys.yaml" {
 		t.Fatalf("watched files %v", files)
 	}
 }

@@ -82,3 +82,6 @@ func (s *SWTPM) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
 
 // Resume continues a paused simulator.
 func (s *SWTPM) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Kill stops the simulator for good (the TPM disappears).
+func (s *SWTPM) Kill() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() }

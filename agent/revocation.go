@@ -1,0 +1,152 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// revocationList is the watched file of revoked key ids.
+type revocationList struct {
+	Revoked []revokedKey `yaml:"revoked"`
+}
+
+type revokedKey struct {
+	ID     string    `yaml:"id"`
+	Reason string    `yaml:"reason,omitempty"`
+	At     time.Time `yaml:"at,omitempty"`
+}
+
+// loadRevocations reads the revocation list; a missing file is an empty
+// list, a malformed one an error (the reload is refused, the running
+// configuration stays).
+func loadRevocations(path string) (map[string]revokedKey, error) {
+	out := map[string]revokedKey{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("revocation list: %w", err)
+	}
+	var rl revocationList
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&rl); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("revocation list %s: %w", path, err)
+	}
+	for i, r := range rl.Revoked {
+		if r.ID == "" {
+			return nil, fmt.Errorf("revocation list %s: revoked[%d].id: required", path, i)
+		}
+		out[r.ID] = r
+	}
+	return out, nil
+}
+
+// applyRevocations marks listed keys revoked in a freshly opened key set.
+func applyRevocations(ks map[string]*keyEntry, rev map[string]revokedKey) {
+	for id, r := range rev {
+		if k, ok := ks[id]; ok {
+			k.cfg.Status = proto.KeyStatusRevoked
+			k.revoked = &r
+		}
+	}
+}
+
+var revokeMu sync.Mutex
+
+// revokeKey appends a key to the revocation list (atomic rename) and
+// reloads, so the revocation holds for the next request.
+func (a *Agent) revokeKey(id, reason string) error {
+	revokeMu.Lock()
+	defer revokeMu.Unlock()
+	path := a.Config().RevocationList
+	rev, err := loadRevocations(path)
+	if err != nil {
+		return err
+	}
+	var rl revocationList
+	for _, r := range rev {
+		rl.Revoked = append(rl.Revoked, r)
+	}
+	if _, ok := rev[id]; !ok {
+		rl.Revoked = append(rl.Revoked, revokedKey{ID: id, Reason: reason, At: a.now().UTC().Truncate(time.Second)})
+	}
+	b, err := yaml.Marshal(&rl)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append([]byte("# Revoked signing keys (signer-agent). Edits take effect at once.\n"), b...), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// handleKeyAdmin serves POST /admin/v1/keys/{id}/revoke.
+func (a *Agent) handleKeyAdmin(w http.ResponseWriter, rc *requestContext) {
+	ctx := rc.r.Context()
+	rest := strings.TrimPrefix(rc.r.URL.Path, proto.PathAdminKeys)
+	id, action, ok := strings.Cut(rest, "/")
+	if !ok || id == "" || strings.Contains(action, "/") {
+		a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "no such endpoint", "bad key admin path"))
+		return
+	}
+	if action != "revoke" {
+		a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "supported: revoke", "key action "+action+" not available"))
+		return
+	}
+	if _, ok := rc.snap.keys[id]; !ok {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeNotFound, "unknown key id", "revoke unknown key "+id))
+		return
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	b, err := readBody(rc.r, 64<<10)
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		err = proto.DecodeStrict(b, &body)
+	}
+	if err != nil || len(body.Reason) < 3 {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"reason": "…"}`, "revoke without reason"))
+		return
+	}
+	rc.rec.Admin = "key-revoke"
+	rc.rec.KeyIDs = []string{id}
+	rc.rec.Reason = "revoked: " + body.Reason
+	rc.rec.Decision, rc.rec.Gate, rc.rec.Time = audit.Allow, "admin", a.now().UTC()
+	// The revocation is audited before it is written; a failed write
+	// after that is reported and leaves the key as it was.
+	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
+		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "the revocation could not be audited and was not made", rc.id))
+		return
+	}
+	if err := a.revokeKey(id, body.Reason); err != nil {
+		a.log.Error("revoke", zap.String("key", id), zap.Error(err))
+		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "revocation list could not be written", rc.id))
+		return
+	}
+	if err := a.Reload(ctx); err != nil {
+		a.log.Error("reload after revocation", zap.Error(err))
+		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "revocation written but the reload failed; see the log", rc.id))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": proto.KeyStatusRevoked})
+}

@@ -1,0 +1,79 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+func TestRevocation(t *testing.T) {
+	ctx := context.Background()
+	t.Run("admin endpoint", func(t *testing.T) {
+		h := harness.StartAgent(t, harness.Options{})
+		if _, err := h.Client.SignDSSE(ctx, signRequest()); err != nil {
+			t.Fatal(err)
+		}
+		post := func(path, body string) int {
+			req, _ := http.NewRequest(http.MethodPost, "http://signer-agent"+path, strings.NewReader(body))
+			resp, err := harness.HTTPClient(h.AdminSock).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if c := post(proto.PathAdminKeys+"dev/revoke", `{}`); c != 400 {
+			t.Fatalf("revoke without reason: %d", c)
+		}
+		if c := post(proto.PathAdminKeys+"nope/revoke", `{"reason":"x"}`); c != 404 {
+			t.Fatalf("revoke unknown key: %d", c)
+		}
+		if c := post(proto.PathAdminKeys+"dev/revoke", `{"reason":"key file leaked"}`); c != 200 {
+			t.Fatalf("revoke: %d", c)
+		}
+		recs := h.Audit.Records()
+		if last := recs[len(recs)-1]; last.Admin != "key-revoke" || !strings.Contains(last.Reason, "leaked") {
+			t.Fatalf("audit %+v", last)
+		}
+		before := len(h.Signed())
+		_, err := h.Client.SignDSSE(ctx, signRequest())
+		if !errors.Is(err, client.ErrKeyUnavailable) {
+			t.Fatalf("sign after revocation: %v", err)
+		}
+		if len(h.Signed()) != before {
+			t.Fatal("signed with a revoked key")
+		}
+		ks, _ := h.Client.Keys(ctx)
+		if ks.Keys[0].Status != proto.KeyStatusRevoked {
+			t.Fatalf("keys list: %+v", ks.Keys[0])
+		}
+	})
+	t.Run("watched revocation list", func(t *testing.T) {
+		h := harness.StartAgent(t, harness.Options{})
+		p := filepath.Join(h.Dir, "revoked-keys.yaml")
+		os.WriteFile(p+".tmp", []byte("revoked:\n  - id: dev\n    reason: rotated out by hand\n"), 0o600)
+		os.Rename(p+".tmp", p)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err := h.Client.SignDSSE(ctx, signRequest())
+			if errors.Is(err, client.ErrKeyUnavailable) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("revocation by file not applied: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}

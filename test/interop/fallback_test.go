@@ -1,0 +1,68 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/keys/tpm"
+	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+// TestFallbackKey: the tenant's default key is in a TPM; when the TPM goes
+// away, the tenant's fallback key signs, and the switch is audited. Without
+// a fallback the request is signing_backend_unavailable.
+func TestFallbackKey(t *testing.T) {
+	for _, withFallback := range []bool{true, false} {
+		t.Run(map[bool]string{true: "with fallback", false: "without fallback"}[withFallback], func(t *testing.T) {
+			sim := harness.StartSWTPM(t)
+			dir := harness.ShortTempDir(t)
+			uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
+				repl := "    defaultKey: tpm\n"
+				if withFallback {
+					repl += "    fallbackKey: dev\n"
+				}
+				c = strings.Replace(c, "    defaultKey: dev\n", repl, 1)
+				return strings.Replace(c, "logging:", "  - id: tpm\n    uri: "+uri+"\n    tenants: [dev]\nlogging:", 1)
+			}})
+			req := &proto.SignRequest{
+				Subject:       []proto.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("b", 64)}}},
+				PredicateType: "stella.ops/sbom@v1",
+				Predicate:     json.RawMessage(`{"n":1}`),
+			}
+			ctx := context.Background()
+			res, err := h.Client.SignDSSE(ctx, req)
+			if err != nil || res.SigningIdentity[0].KeyID != "tpm" {
+				t.Fatalf("primary: %v", err)
+			}
+			sim.Kill()
+			res, err = h.Client.SignDSSE(ctx, req)
+			if !withFallback {
+				var ce *client.Error
+				if !errors.As(err, &ce) || ce.Code != proto.CodeSigningBackendUnavailable || ce.RetryAfter <= 0 {
+					t.Fatalf("without fallback: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("fallback: %v", err)
+			}
+			if res.SigningIdentity[0].KeyID != "dev" || res.SigningIdentity[0].KeySource != "file" {
+				t.Fatalf("signed by %+v", res.SigningIdentity[0])
+			}
+			s := h.Signed()
+			if last := s[len(s)-1]; last.KeyIDs[0] != "dev" || !strings.Contains(last.Reason, `fallback from key "tpm"`) {
+				t.Fatalf("audit %+v", last)
+			}
+		})
+	}
+}
