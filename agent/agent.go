@@ -75,7 +75,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
-	cfg, err := config.Load(opts.ConfigPath)
+	cfg, err := loadConfig(opts.ConfigPath)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func (a *Agent) Reload(ctx context.Context) error {
 }
 
 func (a *Agent) reload(ctx context.Context) error {
-	cfg, err := config.Load(a.path)
+	cfg, err := loadConfig(a.path)
 	if err != nil {
 		return err
 	}
@@ -421,4 +421,20 @@ func (a *Agent) serveMetrics(addr string) (*http.Server, error) {
 	go func() { _ = s.Serve(l) }()
 	a.log.Info("metrics listening", zap.String("addr", l.Addr().String()))
 	return s, nil
+}
+
+// loadConfig loads the operator's configuration and lays the key rotations
+// made through the admin API over it.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyRotations(cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("after key rotations: %w", err)
+	}
+	return cfg, nil
 }

@@ -109,12 +109,17 @@ func (a *Agent) handleKeyAdmin(w http.ResponseWriter, rc *requestContext) {
 		a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "no such endpoint", "bad key admin path"))
 		return
 	}
-	if action != "revoke" {
-		a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "supported: revoke", "key action "+action+" not available"))
+	old, ok := rc.snap.keys[id]
+	if action != "revoke" && action != "rotate" {
+		a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "supported: revoke, rotate", "key action "+action+" not available"))
 		return
 	}
-	if _, ok := rc.snap.keys[id]; !ok {
-		a.refuse(ctx, w, rc, "admin", deny(proto.CodeNotFound, "unknown key id", "revoke unknown key "+id))
+	if !ok {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeNotFound, "unknown key id", action+" unknown key "+id))
+		return
+	}
+	if action == "rotate" {
+		a.handleRotate(w, rc, old)
 		return
 	}
 	var body struct {
@@ -149,4 +154,52 @@ func (a *Agent) handleKeyAdmin(w http.ResponseWriter, rc *requestContext) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "status": proto.KeyStatusRevoked})
+}
+
+// handleRotate serves POST /admin/v1/keys/{id}/rotate {"newId", "uri"}:
+// the new key becomes active (and the default where the old one was), the
+// old one verify-only.
+func (a *Agent) handleRotate(w http.ResponseWriter, rc *requestContext, old *keyEntry) {
+	ctx := rc.r.Context()
+	var body struct {
+		NewID string `json:"newId"`
+		URI   string `json:"uri"`
+	}
+	b, err := readBody(rc.r, 64<<10)
+	if err == nil {
+		err = proto.DecodeStrict(b, &body)
+	}
+	if err != nil || body.NewID == "" {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"newId": "…", "uri": "…" (optional for file keys)}`, "bad rotate request"))
+		return
+	}
+	if _, exists := rc.snap.keys[body.NewID]; exists {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, "newId is already a key id", "rotate onto existing key "+body.NewID))
+		return
+	}
+	if old.cfg.Status != proto.KeyStatusActive {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeKeyUnavailable, "only an active key can be rotated", "rotate "+old.cfg.Status+" key "+old.cfg.ID))
+		return
+	}
+	rc.rec.Admin = "key-rotate"
+	rc.rec.KeyIDs = []string{old.cfg.ID, body.NewID}
+	rc.rec.Reason = fmt.Sprintf("rotate %q to %q", old.cfg.ID, body.NewID)
+	rc.rec.Decision, rc.rec.Gate, rc.rec.Time = audit.Allow, "admin", a.now().UTC()
+	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
+		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "the rotation could not be audited and was not made", rc.id))
+		return
+	}
+	_, err = a.rotateKey(old, body.NewID, body.URI)
+	if err != nil {
+		writeProblem(w, proto.NewProblem(proto.CodeInvalidRequest, "rotation refused: "+oneLine(err.Error()), rc.id))
+		return
+	}
+	if err := a.Reload(ctx); err != nil {
+		a.undoRotation()
+		_ = a.Reload(ctx)
+		writeProblem(w, proto.NewProblem(proto.CodeInvalidRequest, "the new key could not be used; rotation undone: "+oneLine(err.Error()), rc.id))
+		return
+	}
+	nk := a.snap.Load().keys[body.NewID]
+	writeJSON(w, http.StatusOK, map[string]any{"old": old.cfg.ID, "oldStatus": proto.KeyStatusVerifyOnly, "new": nk.info(a.snap.Load().defaultFor)})
 }

@@ -77,3 +77,69 @@ func TestRevocation(t *testing.T) {
 		}
 	})
 }
+
+func TestRotation(t *testing.T) {
+	ctx := context.Background()
+	h := harness.StartAgent(t, harness.Options{})
+	before, err := h.Client.SignDSSE(ctx, signRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://signer-agent"+path, strings.NewReader(body))
+		resp, err := harness.HTTPClient(h.AdminSock).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if c, b := post(proto.PathAdminKeys+"dev/rotate", `{"newId":"dev-2027"}`); c != 200 {
+		t.Fatalf("rotate: %d %s", c, b)
+	}
+	after, err := h.Client.SignDSSE(ctx, signRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.SigningIdentity[0].KeyID != "dev-2027" || after.SigningIdentity[0].PublicKeyHint == before.SigningIdentity[0].PublicKeyHint {
+		t.Fatalf("not signed by the new key: %+v", after.SigningIdentity[0])
+	}
+	ks, _ := h.Client.Keys(ctx)
+	status := map[string]string{}
+	for _, k := range ks.Keys {
+		status[k.ID] = k.Status
+	}
+	if status["dev"] != proto.KeyStatusVerifyOnly || status["dev-2027"] != proto.KeyStatusActive {
+		t.Fatalf("statuses %v", status)
+	}
+	// The old key still verifies old output but no longer signs.
+	req := signRequest()
+	req.Options = &proto.SignOptions{KeyIDs: []string{"dev"}}
+	if _, err := h.Client.SignDSSE(ctx, req); !errors.Is(err, client.ErrKeyUnavailable) {
+		t.Fatalf("verify-only key signed: %v", err)
+	}
+	// The rotation survives a reload (it lives in the state directory).
+	if err := h.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.Client.SignDSSE(ctx, signRequest()); err != nil || res.SigningIdentity[0].KeyID != "dev-2027" {
+		t.Fatalf("after reload: %v", err)
+	}
+	if c, _ := post(proto.PathAdminKeys+"dev/rotate", `{"newId":"x"}`); c == 200 {
+		t.Fatal("rotated a verify-only key")
+	}
+	if c, _ := post(proto.PathAdminKeys+"dev-2027/rotate", `{"newId":"dev-2027"}`); c == 200 {
+		t.Fatal("rotated onto an existing id")
+	}
+	recs := h.Audit.Records()
+	found := false
+	for _, r := range recs {
+		if r.Admin == "key-rotate" && strings.Contains(r.Reason, "dev-2027") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("rotation not audited")
+	}
+}

@@ -302,3 +302,21 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("stderr %q", r.stderr)
 	}
 }
+
+func TestKeysRotateRevokeCommands(t *testing.T) {
+	dir := startDevAgent(t, nil)
+	admin := filepath.Join(dir, "admin.sock")
+	r := runCtl(t, "--admin-socket", admin, "keys", "rotate", "--key", "dev", "--new-id", "dev-2")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, `"oldStatus":"verify-only"`) {
+		t.Fatalf("rotate: %q", r.stdout)
+	}
+	r = runCtl(t, "--admin-socket", admin, "keys", "revoke", "--key", "dev-2", "--reason", "test revocation")
+	r.wantCode(t, exitOK)
+	r = runCtl(t, "--socket", filepath.Join(dir, "api.sock"), "keys", "list", "--json")
+	r.wantCode(t, exitOK)
+	if !strings.Contains(r.stdout, `"revoked"`) || !strings.Contains(r.stdout, `"verify-only"`) {
+		t.Fatalf("keys: %s", r.stdout)
+	}
+	runCtl(t, "--admin-socket", admin, "keys", "revoke", "--key", "dev").wantCode(t, exitUsage)
+}

@@ -31,7 +31,7 @@ func (a *app) cmdKeys(ctx context.Context, args []string) error {
 	case "list-tokens":
 		return a.cmdKeysListTokens(ctx, args[1:])
 	case "rotate", "revoke":
-		return usagef("keys %s is not available in this version", args[0])
+		return a.cmdKeysLifecycle(ctx, args[0], args[1:])
 	}
 	return usagef("unknown subcommand %q (want: keys list)", args[0])
 }
