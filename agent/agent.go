@@ -292,6 +292,7 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	}
 	go a.watchdog(wctx)
 	go a.pruneLoop(wctx)
+	go a.statusLoop(wctx)
 	if cfg.Metrics.Enabled() {
 		if ms, err := a.serveMetrics(cfg.Metrics.Listen); err != nil {
 			a.log.Error("metrics listener", zap.String("listen", cfg.Metrics.Listen), zap.Error(err))

@@ -300,25 +300,38 @@ func (a *Agent) handleHealthz(w http.ResponseWriter, rc *requestContext) {
 // handleReadyz reports ready when the configuration is loaded and every
 // active key answers with a public key.
 func (a *Agent) handleReadyz(w http.ResponseWriter, rc *requestContext) {
-	h := proto.Health{Status: "ok", Version: Version, Checks: map[string]string{"config": "ok"}}
+	h := a.readiness(rc.snap)
 	status := http.StatusOK
+	if h.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, h)
+}
+
+// readiness checks what signing needs: an active key, the Authority's keys,
+// a writable audit log; it notes an active entitlement bypass.
+func (a *Agent) readiness(snap *snapshot) proto.Health {
+	h := proto.Health{Status: "ok", Version: Version, Checks: map[string]string{"config": "ok"}}
+	down := func(check, why string) {
+		h.Checks[check] = why
+		h.Status = "unavailable"
+	}
 	active := 0
-	for id, k := range rc.snap.keys {
-		if k.cfg.Status != "active" {
-			continue
-		}
-		active++
-		if k.key.Public() == nil {
-			h.Checks["key:"+id] = "unavailable"
-			h.Status, status = "unavailable", http.StatusServiceUnavailable
+	for _, k := range snap.keys {
+		if k.cfg.Status == proto.KeyStatusActive {
+			active++
 		}
 	}
-	if rc.snap.auth != nil {
-		st := rc.snap.auth.Status()
+	if active == 0 {
+		down("keys", "no active key")
+	} else {
+		h.Checks["keys"] = "ok"
+	}
+	if snap.auth != nil {
+		st := snap.auth.Status()
 		switch {
 		case st.Published == 0:
-			h.Checks["authority"] = "no usable JWKS key"
-			h.Status, status = "unavailable", http.StatusServiceUnavailable
+			down("authority", "no usable JWKS key")
 		case st.LastError != nil:
 			// Still serving from the cached key set.
 			h.Checks["authority"] = "ok (last refresh failed; serving cached keys)"
@@ -328,24 +341,53 @@ func (a *Agent) handleReadyz(w http.ResponseWriter, rc *requestContext) {
 	}
 	if l, ok := a.auditor.(*audit.Log); ok {
 		if l.Stats().Unavailable {
-			h.Checks["audit"] = "not writable (signing refused until it recovers)"
-			h.Status, status = "unavailable", http.StatusServiceUnavailable
+			down("audit", "not writable (signing refused until it recovers)")
 		} else {
 			h.Checks["audit"] = "ok"
 		}
 	}
-	if b := rc.snap.ent.ActiveBypass(); b != nil {
-		h.Checks["entitlement"] = "bypass active until " + b.Until.UTC().Format(time.RFC3339)
-	} else {
-		h.Checks["entitlement"] = "ok"
+	if snap.ent != nil {
+		if b := snap.ent.ActiveBypass(); b != nil {
+			h.Checks["entitlement"] = "bypass active until " + b.Until.UTC().Format(time.RFC3339)
+		} else {
+			h.Checks["entitlement"] = "ok"
+		}
 	}
-	if active == 0 {
-		h.Checks["keys"] = "no active key"
-		h.Status, status = "unavailable", http.StatusServiceUnavailable
-	} else {
-		h.Checks["keys"] = "ok"
+	return h
+}
+
+// statusLoop mirrors readiness in systemd's STATUS= and the signer_ready
+// gauge, every 10 s, when it changes.
+func (a *Agent) statusLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		snap := a.acquire()
+		h := a.readiness(snap)
+		snap.release()
+		line := "ready"
+		if h.Status != "ok" {
+			var bad []string
+			for k, v := range h.Checks {
+				if !strings.HasPrefix(v, "ok") {
+					bad = append(bad, k+": "+v)
+				}
+			}
+			sort.Strings(bad)
+			line = "NOT READY: " + strings.Join(bad, "; ")
+		}
+		a.metrics.SetReady(h.Status == "ok")
+		if line != last {
+			a.notify("STATUS=" + oneLine(line+"; "+a.statusText()))
+			last = line
+		}
 	}
-	writeJSON(w, status, h)
 }
 
 // handleReload is POST /admin/v1/reload.
