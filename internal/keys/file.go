@@ -36,7 +36,7 @@ func parseFileURI(uri string) (fileURI, error) {
 	case u.Fragment != "":
 		return fileURI{}, fmt.Errorf("file key URI %s: fragments are not allowed", u.Path)
 	}
-	q, err := singleValuedQuery(u.RawQuery, "password-file", "password-env")
+	q, err := SingleValuedQuery(u.RawQuery, "password-file", "password-env")
 	if err != nil {
 		return fileURI{}, fmt.Errorf("file key URI %s: %w", u.Path, err)
 	}

@@ -28,7 +28,7 @@ func openMemory(uri string) (Key, error) {
 	if u.Fragment != "" {
 		return nil, fmt.Errorf("memory key URI %s: fragments are not allowed", u.Opaque)
 	}
-	q, err := singleValuedQuery(u.RawQuery, "alg")
+	q, err := SingleValuedQuery(u.RawQuery, "alg")
 	if err != nil {
 		return nil, fmt.Errorf("memory key URI %s: %w", u.Opaque, err)
 	}

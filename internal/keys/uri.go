@@ -20,9 +20,9 @@ func parseURI(uri string) (*url.URL, error) {
 	return u, nil
 }
 
-// singleValuedQuery parses a URI query whose parameters may each appear at
-// most once and must be among allowed.
-func singleValuedQuery(raw string, allowed ...string) (map[string]string, error) {
+// SingleValuedQuery parses a key URI's query: each parameter may appear at
+// most once and must be among allowed. Backends in subpackages use it too.
+func SingleValuedQuery(raw string, allowed ...string) (map[string]string, error) {
 	values, err := url.ParseQuery(raw)
 	if err != nil {
 		return nil, errors.New("malformed query")

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/stellaops/signer-agent/internal/keys"
 )
 
 // DefaultDevice is the TPM a URI without device= or sim= names: the
@@ -157,31 +159,18 @@ func ctrlAddress(sim string) string {
 	return net.JoinHostPort(host, strconv.Itoa(p+1))
 }
 
-// singleValuedQuery parses a URI query whose parameters may each appear at
-// most once, with a non-empty value, and must be among allowed.
+// singleValuedQuery is keys.SingleValuedQuery, refusing empty values too.
 func singleValuedQuery(raw string, allowed ...string) (map[string]string, error) {
-	values, err := url.ParseQuery(raw)
+	q, err := keys.SingleValuedQuery(raw, allowed...)
 	if err != nil {
-		return nil, errors.New("malformed query")
+		return nil, err
 	}
-	out := make(map[string]string, len(values))
-	for name, vs := range values {
-		known := false
-		for _, a := range allowed {
-			known = known || name == a
-		}
-		if !known {
-			return nil, fmt.Errorf("unknown query parameter %q", name)
-		}
-		if len(vs) != 1 {
-			return nil, fmt.Errorf("query parameter %q given %d times", name, len(vs))
-		}
-		if vs[0] == "" {
+	for name, v := range q {
+		if v == "" {
 			return nil, fmt.Errorf("query parameter %q is empty", name)
 		}
-		out[name] = vs[0]
 	}
-	return out, nil
+	return q, nil
 }
 
 // String formats k as a URI that parseURI reads back to k. The device is
