@@ -15,7 +15,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/quota"
@@ -161,17 +160,12 @@ func (a *Agent) handleBypass(w http.ResponseWriter, rc *requestContext) {
 			b.By = fmt.Sprintf("uid %d pid %d", rc.peer.UID, rc.peer.PID)
 		}
 	}
-	rc.rec.Admin = "entitlement-bypass"
+	reason := "bypass disabled"
 	if b != nil {
-		rc.rec.Reason = fmt.Sprintf("bypass enabled until %s: %s", b.Until.UTC().Format(time.RFC3339), br.Reason)
-	} else {
-		rc.rec.Reason = "bypass disabled"
+		reason = fmt.Sprintf("bypass enabled until %s: %s", b.Until.UTC().Format(time.RFC3339), br.Reason)
 	}
-	rc.rec.Decision, rc.rec.Gate, rc.rec.Time = audit.Allow, "admin", now.UTC()
-	rc.rec.LatencyMS = msSince(a.now, rc.start)
 	// Audit first: an unaudited toggle must not take effect.
-	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
-		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "the bypass could not be audited and was not changed", rc.id))
+	if !a.auditAdmin(w, rc, "entitlement-bypass", reason, "the bypass could not be audited and was not changed") {
 		return
 	}
 	rc.snap.ent.SetBypass(b)

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -133,14 +132,10 @@ func (a *Agent) handleKeyAdmin(w http.ResponseWriter, rc *requestContext) {
 		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"reason": "…"}`, "revoke without reason"))
 		return
 	}
-	rc.rec.Admin = "key-revoke"
-	rc.rec.KeyIDs = []string{id}
-	rc.rec.Reason = "revoked: " + body.Reason
-	rc.rec.Decision, rc.rec.Gate, rc.rec.Time = audit.Allow, "admin", a.now().UTC()
 	// The revocation is audited before it is written; a failed write
 	// after that is reported and leaves the key as it was.
-	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
-		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "the revocation could not be audited and was not made", rc.id))
+	rc.rec.KeyIDs = []string{id}
+	if !a.auditAdmin(w, rc, "key-revoke", "revoked: "+body.Reason, "the revocation could not be audited and was not made") {
 		return
 	}
 	if err := a.revokeKey(id, body.Reason); err != nil {
@@ -181,12 +176,8 @@ func (a *Agent) handleRotate(w http.ResponseWriter, rc *requestContext, old *key
 		a.refuse(ctx, w, rc, "admin", deny(proto.CodeKeyUnavailable, "only an active key can be rotated", "rotate "+old.cfg.Status+" key "+old.cfg.ID))
 		return
 	}
-	rc.rec.Admin = "key-rotate"
 	rc.rec.KeyIDs = []string{old.cfg.ID, body.NewID}
-	rc.rec.Reason = fmt.Sprintf("rotate %q to %q", old.cfg.ID, body.NewID)
-	rc.rec.Decision, rc.rec.Gate, rc.rec.Time = audit.Allow, "admin", a.now().UTC()
-	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
-		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "the rotation could not be audited and was not made", rc.id))
+	if !a.auditAdmin(w, rc, "key-rotate", fmt.Sprintf("rotate %q to %q", old.cfg.ID, body.NewID), "the rotation could not be audited and was not made") {
 		return
 	}
 	_, err = a.rotateKey(old, body.NewID, body.URI)

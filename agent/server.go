@@ -390,6 +390,21 @@ func (a *Agent) statusLoop(ctx context.Context) {
 	}
 }
 
+// auditAdmin appends the allow record of an admin change. On failure it
+// answers audit_unavailable (saying what was not done) and returns false:
+// the change must not take effect unaudited.
+func (a *Agent) auditAdmin(w http.ResponseWriter, rc *requestContext, change, reason, notDone string) bool {
+	rc.rec.Admin, rc.rec.Reason = change, reason
+	rc.rec.Decision, rc.rec.Gate, rc.rec.Time = audit.Allow, "admin", a.now().UTC()
+	rc.rec.LatencyMS = msSince(a.now, rc.start)
+	if err := a.auditor.Append(rc.r.Context(), &rc.rec); err != nil {
+		a.log.Error("audit append failed for admin change", zap.String("requestId", rc.id), zap.String("change", change), zap.Error(err))
+		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, notDone, rc.id))
+		return false
+	}
+	return true
+}
+
 // handleReload is POST /admin/v1/reload.
 func (a *Agent) handleReload(w http.ResponseWriter, rc *requestContext) {
 	err := a.Reload(rc.r.Context())
@@ -398,13 +413,7 @@ func (a *Agent) handleReload(w http.ResponseWriter, rc *requestContext) {
 		a.refuse(rc.r.Context(), w, rc, "admin", deny(proto.CodeInvalidRequest, "new configuration refused; the previous one stays in force", err.Error()))
 		return
 	}
-	rc.rec.Decision = audit.Allow
-	rc.rec.Gate = "admin"
-	rc.rec.Time = a.now().UTC()
-	rc.rec.LatencyMS = msSince(a.now, rc.start)
-	if err := a.auditor.Append(rc.r.Context(), &rc.rec); err != nil {
-		a.log.Error("audit append failed for reload", zap.Error(err))
-		writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "reload applied but could not be audited", rc.id))
+	if !a.auditAdmin(w, rc, "reload", "", "reload applied but could not be audited") {
 		return
 	}
 	writeJSON(w, http.StatusOK, proto.Health{Status: "ok", Version: Version, Checks: map[string]string{"config": a.Config().Path()}})
