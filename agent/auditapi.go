@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -86,4 +87,45 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// handleAuditExport is POST /admin/v1/audit/export {"dir": "/abs", "rotate":
+// true}: copies the closed (optionally: after rotating the active) segments
+// not yet exported into dir with a manifest, for shipping off the node, and
+// marks them exported so retention may delete them. Audited.
+func (a *Agent) handleAuditExport(w http.ResponseWriter, rc *requestContext) {
+	ctx := rc.r.Context()
+	l, ok := a.auditor.(*audit.Log)
+	if !ok {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeNotFound, "this agent's audit log cannot be exported", "auditor is not a durable log"))
+		return
+	}
+	var body struct {
+		Dir    string `json:"dir"`
+		Rotate bool   `json:"rotate"`
+	}
+	b, err := readBody(rc.r, 64<<10)
+	if err == nil {
+		err = proto.DecodeStrict(b, &body)
+	}
+	if err != nil || !filepath.IsAbs(body.Dir) {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"dir": "/absolute/path", "rotate": true|false}`, "bad export request"))
+		return
+	}
+	if !a.auditAdmin(w, rc, "audit-export", "export to "+body.Dir, "the export could not be audited and was not made") {
+		return
+	}
+	if body.Rotate {
+		if err := l.Rotate(ctx); err != nil {
+			writeProblem(w, proto.NewProblem(proto.CodeAuditUnavailable, "could not rotate the active segment: "+oneLine(err.Error()), rc.id))
+			return
+		}
+	}
+	m, err := l.Export(ctx, body.Dir, 0)
+	if err != nil {
+		a.log.Error("audit export", zap.Error(err))
+		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "export failed: "+oneLine(err.Error()), rc.id))
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
 }

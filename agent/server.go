@@ -92,10 +92,11 @@ func (a *Agent) tcpHandler() http.Handler {
 // adminHandler serves the admin socket.
 func (a *Agent) adminHandler() http.Handler {
 	routes := map[string]route{
-		proto.PathAdminReload:     {method: http.MethodPost, audited: true, handle: a.handleReload},
-		proto.PathAdminBypass:     {method: http.MethodPost, audited: true, handle: a.handleBypass},
-		proto.PathAdminAudit:      {method: http.MethodGet, handle: a.handleAudit},
-		proto.PathAdminKeys + "*": {method: http.MethodPost, audited: true, handle: a.handleKeyAdmin},
+		proto.PathAdminReload:      {method: http.MethodPost, audited: true, handle: a.handleReload},
+		proto.PathAdminBypass:      {method: http.MethodPost, audited: true, handle: a.handleBypass},
+		proto.PathAdminAudit:       {method: http.MethodGet, handle: a.handleAudit},
+		proto.PathAdminAuditExport: {method: http.MethodPost, audited: true, handle: a.handleAuditExport},
+		proto.PathAdminKeys + "*":  {method: http.MethodPost, audited: true, handle: a.handleKeyAdmin},
 		proto.PathAdminMetrics: {method: http.MethodGet, handle: func(w http.ResponseWriter, rc *requestContext) {
 			a.metrics.Handler().ServeHTTP(w, rc.r)
 		}},

@@ -12,11 +12,13 @@ const (
 
 // Admin socket paths.
 const (
-	PathAdminAudit   = "/admin/v1/audit"
-	PathAdminReload  = "/admin/v1/reload"
-	PathAdminKeys    = "/admin/v1/keys/" // + {id}/rotate|revoke|unlock
-	PathAdminBypass  = "/admin/v1/entitlement/bypass"
-	PathAdminMetrics = "/metrics"
+	PathAdminAudit = "/admin/v1/audit"
+	// PathAdminAuditExport copies closed audit segments out for shipping.
+	PathAdminAuditExport = "/admin/v1/audit/export"
+	PathAdminReload      = "/admin/v1/reload"
+	PathAdminKeys        = "/admin/v1/keys/" // + {id}/rotate|revoke|unlock
+	PathAdminBypass      = "/admin/v1/entitlement/bypass"
+	PathAdminMetrics     = "/metrics"
 )
 
 // Header names used on the wire.

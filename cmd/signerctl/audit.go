@@ -98,8 +98,23 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 			return nil
 		}
 		return err
+	case "export":
+		fs := a.flagSet("audit export", "audit export --to DIR [--rotate]", "Copy the closed audit segments not yet exported into DIR (absolute, on the agent's host) with a manifest, through the admin socket; retention may then delete them.")
+		to := fs.String("to", "", "destination `DIR` (absolute)")
+		rotate := fs.Bool("rotate", false, "close the active segment first, so every record so far is exported")
+		if err := fs.parse(args[1:]); err != nil {
+			return err
+		}
+		if *to == "" {
+			return usagef("--to is required")
+		}
+		var m audit.Manifest
+		if err := a.adminPost(ctx, proto.PathAdminAuditExport, map[string]any{"dir": *to, "rotate": *rotate}, &m); err != nil {
+			return err
+		}
+		return printJSON(a.stdout, m)
 	}
-	return usagef("unknown subcommand %q (want verify, query or tail)", args[0])
+	return usagef("unknown subcommand %q (want verify, query, tail or export)", args[0])
 }
 
 func parseSince(s string) (time.Time, error) {
