@@ -17,6 +17,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/internal/keys/kms"
 	"github.com/stellaops/signer-agent/internal/keys/pkcs11"
 	"github.com/stellaops/signer-agent/internal/keys/tpm"
 	"github.com/stellaops/signer-agent/internal/metrics"
@@ -89,7 +90,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	}
 	if a.opener == nil {
 		// One PKCS#11 opener per process: it owns the module handles.
-		a.opener = &keys.Opener{PKCS11: (&pkcs11.Opener{}).Open, TPM: tpm.Open}
+		a.opener = &keys.Opener{PKCS11: (&pkcs11.Opener{}).Open, TPM: tpm.Open, KMS: kms.Open}
 	}
 	if a.notify == nil {
 		a.notify = sdNotify

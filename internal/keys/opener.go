@@ -21,6 +21,9 @@ type Opener struct {
 	// TPM opens tpm: URIs; nil refuses them. Set it to tpm.Open (package
 	// keys/tpm imports keys, so keys cannot call it directly).
 	TPM func(ctx context.Context, uri string) (Key, error)
+	// KMS opens awskms://, gcpkms://, azurekms:// and hashivault:// URIs;
+	// nil refuses them. Set it to kms.Open (package keys/kms).
+	KMS func(ctx context.Context, uri string) (Key, error)
 }
 
 // Open opens the key named by uri, dispatching on its scheme. An unknown
@@ -44,8 +47,12 @@ func (o *Opener) Open(ctx context.Context, uri string) (Key, error) {
 			return nil, fmt.Errorf("%w: %q (no TPM backend configured)", ErrUnsupportedScheme, scheme)
 		}
 		return o.TPM(ctx, uri)
-	// Later: "fido2", "awskms", "gcpkms", "azurekms",
-	// "hashivault", "keyless".
+	case "awskms", "gcpkms", "azurekms", "hashivault":
+		if o.KMS == nil {
+			return nil, fmt.Errorf("%w: %q (no KMS backend configured)", ErrUnsupportedScheme, scheme)
+		}
+		return o.KMS(ctx, uri)
+	// Later: "fido2", "keyless".
 	case "":
 		return nil, fmt.Errorf("%w: key URI has no scheme (want file:, memory:, …)", ErrUnsupportedScheme)
 	default:
