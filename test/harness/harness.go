@@ -55,6 +55,8 @@ type Options struct {
 	// FileAudit uses the agent's own JSON-lines audit log in the state
 	// directory instead of the in-memory one (Audit is then nil).
 	FileAudit bool
+	// Auditor, when set, is the agent's auditor (Audit is then nil).
+	Auditor audit.Auditor
 }
 
 // ShortTempDir makes a temporary directory with a path short enough for
@@ -92,7 +94,10 @@ func StartAgent(t testing.TB, o Options) *Agent {
 	}
 	var aud *audit.Memory
 	var auditor audit.Auditor
-	if !o.FileAudit {
+	switch {
+	case o.Auditor != nil:
+		auditor = o.Auditor
+	case !o.FileAudit:
 		aud = &audit.Memory{}
 		auditor = aud
 	}
