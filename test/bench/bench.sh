@@ -60,6 +60,9 @@ done | grep '^Benchmark' | awk '
         printf "a=%d b=%d v=%d c=%d ns/op; issue #3 (memory audit): c/(1/(1/a+1/b+1/v)) = %.2f (target >= 0.60)\n", ma, mb, mv, mc, (ma+mb+mv)/mc }'
 rm -f "$out.bin"
 
+echo "== hardware-backed keys (SoftHSM2 at 16 callers, swtpm p50)"
+go test -run '^$' -bench 'SoftHSM|TPM' -benchtime "$BENCHTIME" ./test/bench | grep '^Benchmark'
+
 echo "== 16 MiB predicates"
 BENCH_LARGE=1 go test -run '^$' -bench '16MiB' -benchtime 20x -count 1 ./test/bench | grep '^Benchmark'
 

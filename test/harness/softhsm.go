@@ -18,7 +18,7 @@ const SoftHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 // (SOFTHSM2_CONF is set for the test), generates a P-256 key on it and
 // returns its pkcs11: URI (PIN from a file). A missing SoftHSM2 fails the
 // test (apt-get install softhsm2).
-func SoftHSMKey(t *testing.T, label string) string {
+func SoftHSMKey(t testing.TB, label string) string {
 	t.Helper()
 	if _, err := os.Stat(SoftHSMModule); err != nil {
 		t.Fatalf("SoftHSM2 module missing (apt-get install softhsm2): %v", err)

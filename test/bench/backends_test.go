@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/internal/keys/pkcs11"
+	"github.com/stellaops/signer-agent/internal/keys/tpm"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+// Issue #5's backend targets: at 16 callers, the agent end to end through
+// SoftHSM2 against raw SoftHSM2 signing through the same binding; through
+// swtpm, the agent's p50 against raw swtpm sign latency (sequential).
+
+func withDefaultKey(id, uri string) func(string) string {
+	return func(c string) string {
+		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: "+id+"\n", 1)
+		return strings.Replace(c, "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
+	}
+}
+
+func BenchmarkSoftHSMRawSign(b *testing.B) {
+	uri := harness.SoftHSMKey(b, "bench")
+	k, err := (&keys.Opener{PKCS11: (&pkcs11.Opener{}).Open}).Open(context.Background(), uri)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	msg := []byte("statement bytes")
+	b.ResetTimer()
+	parallel16(b, func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := keys.SignMessage(context.Background(), k, msg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkAgentSignSoftHSM(b *testing.B) {
+	uri := harness.SoftHSMKey(b, "bench")
+	h := harness.StartAgent(b, harness.Options{FileAudit: true, EditConfig: withDefaultKey("hsm", uri)})
+	req := request(1024)
+	ctx := context.Background()
+	b.ResetTimer()
+	parallel16(b, func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.Client.SignDSSE(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// p50 reports the median of sequential operations as a custom metric.
+func p50(b *testing.B, op func() error) {
+	d := make([]time.Duration, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		if err := op(); err != nil {
+			b.Fatal(err)
+		}
+		d = append(d, time.Since(t))
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	b.ReportMetric(float64(d[len(d)/2].Microseconds()), "p50-µs")
+}
+
+func BenchmarkTPMRawSign(b *testing.B) {
+	sim := harness.StartSWTPM(b)
+	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(b.TempDir(), "k.tpmkey")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := tpm.Open(context.Background(), uri)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	d := sha256.Sum256([]byte("statement bytes"))
+	cs := k.(keys.ContextSigner)
+	b.ResetTimer()
+	p50(b, func() error {
+		_, err := cs.SignContext(context.Background(), d[:], cryptoSHA256)
+		return err
+	})
+}
+
+func BenchmarkAgentSignTPM(b *testing.B) {
+	sim := harness.StartSWTPM(b)
+	dir := harness.ShortTempDir(b)
+	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: withDefaultKey("tpm", uri)})
+	req := request(1024)
+	b.ResetTimer()
+	p50(b, func() error {
+		_, err := h.Client.SignDSSE(context.Background(), req)
+		return err
+	})
+}
+
+const cryptoSHA256 = crypto.SHA256
