@@ -67,7 +67,9 @@ type Agent struct {
 
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
-	status   atomic.Value // string: last STATUS= text
+	// keyAdminMu serialises writes of the revocation and rotation files.
+	keyAdminMu sync.Mutex
+	status     atomic.Value // string: last STATUS= text
 }
 
 // New loads and validates the configuration, opens the keys and the audit

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -66,13 +65,11 @@ func applyRevocations(ks map[string]*keyEntry, rev map[string]revokedKey) {
 	}
 }
 
-var revokeMu sync.Mutex
-
 // revokeKey appends a key to the revocation list (atomic rename) and
 // reloads, so the revocation holds for the next request.
 func (a *Agent) revokeKey(id, reason string) error {
-	revokeMu.Lock()
-	defer revokeMu.Unlock()
+	a.keyAdminMu.Lock()
+	defer a.keyAdminMu.Unlock()
 	path := a.Config().RevocationList
 	rev, err := loadRevocations(path)
 	if err != nil {

@@ -88,6 +88,8 @@ func applyRotations(cfg *config.Config) error {
 // the old key is a file key, a new key of the same algorithm is generated
 // in the state directory.
 func (a *Agent) rotateKey(old *keyEntry, newID, uri string) (string, error) {
+	a.keyAdminMu.Lock()
+	defer a.keyAdminMu.Unlock()
 	cfg := a.Config()
 	if _, ok := a.snap.Load().keys[newID]; ok {
 		return "", fmt.Errorf("key %q already exists", newID)
@@ -128,6 +130,8 @@ func (a *Agent) rotateKey(old *keyEntry, newID, uri string) (string, error) {
 
 // undoRotation drops the last recorded rotation (its reload failed).
 func (a *Agent) undoRotation() {
+	a.keyAdminMu.Lock()
+	defer a.keyAdminMu.Unlock()
 	cfg := a.Config()
 	rs, err := loadRotations(cfg)
 	if err != nil || len(rs) == 0 {
