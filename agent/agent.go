@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/internal/keys/fido2"
 	"github.com/stellaops/signer-agent/internal/keys/kms"
 	"github.com/stellaops/signer-agent/internal/keys/pkcs11"
 	"github.com/stellaops/signer-agent/internal/keys/tpm"
@@ -42,6 +44,9 @@ type Options struct {
 	Notify func(state string)
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// FIDO2 returns the authenticator that unlocks fido2: keys (nil: the
+	// device of SIGNER_AGENT_FIDO2_DEVICE, needing the fido2 build tag).
+	FIDO2 func() (fido2.Authenticator, error)
 }
 
 // Listeners are the sockets Run serves. Admin and TCP may be nil; TCP is a
@@ -60,6 +65,7 @@ type Agent struct {
 	opener  *keys.Opener
 	notify  func(string)
 	now     func() time.Time
+	fido2   func() (fido2.Authenticator, error)
 
 	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
 	quota    *quota.Limiter
@@ -89,10 +95,14 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		opener:  opts.Opener,
 		notify:  opts.Notify,
 		now:     opts.Now,
+		fido2:   opts.FIDO2,
+	}
+	if a.fido2 == nil {
+		a.fido2 = func() (fido2.Authenticator, error) { return fido2.OpenDevice(os.Getenv(fido2.DeviceEnv)) }
 	}
 	if a.opener == nil {
 		// One PKCS#11 opener per process: it owns the module handles.
-		a.opener = &keys.Opener{PKCS11: (&pkcs11.Opener{}).Open, TPM: tpm.Open, KMS: kms.Open}
+		a.opener = &keys.Opener{PKCS11: (&pkcs11.Opener{}).Open, TPM: tpm.Open, KMS: kms.Open, FIDO2: fido2.Open}
 	}
 	if a.notify == nil {
 		a.notify = sdNotify

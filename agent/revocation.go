@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stellaops/signer-agent/internal/keys/fido2"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -106,16 +107,20 @@ func (a *Agent) handleKeyAdmin(w http.ResponseWriter, rc *requestContext) {
 		return
 	}
 	old, ok := rc.snap.keys[id]
-	if action != "revoke" && action != "rotate" {
-		a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "supported: revoke, rotate", "key action "+action+" not available"))
+	if action != "revoke" && action != "rotate" && action != "unlock" {
+		a.refuse(ctx, w, rc, gateRoute, deny(proto.CodeNotFound, "supported: revoke, rotate, unlock", "key action "+action+" not available"))
 		return
 	}
 	if !ok {
 		a.refuse(ctx, w, rc, "admin", deny(proto.CodeNotFound, "unknown key id", action+" unknown key "+id))
 		return
 	}
-	if action == "rotate" {
+	switch action {
+	case "rotate":
 		a.handleRotate(w, rc, old)
+		return
+	case "unlock":
+		a.handleUnlock(w, rc, old)
 		return
 	}
 	var body struct {
@@ -190,4 +195,46 @@ func (a *Agent) handleRotate(w http.ResponseWriter, rc *requestContext, old *key
 	}
 	nk := a.snap.Load().keys[body.NewID]
 	writeJSON(w, http.StatusOK, map[string]any{"old": old.cfg.ID, "oldStatus": proto.KeyStatusVerifyOnly, "new": nk.info(a.snap.Load().defaultFor)})
+}
+
+// unlocker is a key that must be unlocked by a person (FIDO2).
+type unlocker interface {
+	Unlock(auth fido2.Authenticator, pin string) error
+}
+
+// handleUnlock serves POST /admin/v1/keys/{id}/unlock {"pin": "…"}: one
+// assertion on the authenticator unwraps the key for its TTL or signature
+// budget. The PIN is never logged or audited.
+func (a *Agent) handleUnlock(w http.ResponseWriter, rc *requestContext, k *keyEntry) {
+	ctx := rc.r.Context()
+	u, ok := k.key.(unlocker)
+	if !ok {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, "this key needs no unlock", "unlock of a "+k.source+" key"))
+		return
+	}
+	var body struct {
+		PIN string `json:"pin"`
+	}
+	b, err := readBody(rc.r, 64<<10)
+	if err == nil && len(bytes.TrimSpace(b)) > 0 {
+		err = proto.DecodeStrict(b, &body)
+	}
+	if err != nil {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"pin": "…"} or an empty body`, "bad unlock request"))
+		return
+	}
+	auth, err := a.fido2()
+	if err == nil {
+		err = u.Unlock(auth, body.PIN)
+	}
+	clear([]byte(body.PIN))
+	rc.rec.KeyIDs = []string{k.cfg.ID}
+	if err != nil {
+		a.refuse(ctx, w, rc, "admin", deny(proto.CodeKeyUnavailable, "unlock failed", "unlock "+k.cfg.ID+": "+err.Error()))
+		return
+	}
+	if !a.auditAdmin(w, rc, "key-unlock", "unlocked "+k.cfg.ID, "unlocked, but the unlock could not be audited") {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": k.cfg.ID, "unlocked": true})
 }

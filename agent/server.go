@@ -318,9 +318,13 @@ func (a *Agent) readiness(snap *snapshot) proto.Health {
 		h.Status = "unavailable"
 	}
 	active := 0
-	for _, k := range snap.keys {
-		if k.cfg.Status == proto.KeyStatusActive {
-			active++
+	for id, k := range snap.keys {
+		if k.cfg.Status != proto.KeyStatusActive {
+			continue
+		}
+		active++
+		if l, ok := k.key.(interface{ Unlocked() bool }); ok && !l.Unlocked() {
+			down("key:"+id, "locked (POST /admin/v1/keys/"+id+"/unlock)")
 		}
 	}
 	if active == 0 {

@@ -28,6 +28,10 @@ func (a *app) cmdKeys(ctx context.Context, args []string) error {
 		return nil
 	case "create":
 		return a.cmdKeysCreate(ctx, args[1:])
+	case "enroll":
+		return a.cmdKeysEnroll(ctx, args[1:])
+	case "unlock":
+		return a.cmdKeysUnlock(ctx, args[1:])
 	case "list-tokens":
 		return a.cmdKeysListTokens(ctx, args[1:])
 	case "rotate", "revoke":

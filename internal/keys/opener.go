@@ -24,6 +24,9 @@ type Opener struct {
 	// KMS opens awskms://, gcpkms://, azurekms:// and hashivault:// URIs;
 	// nil refuses them. Set it to kms.Open (package keys/kms).
 	KMS func(ctx context.Context, uri string) (Key, error)
+	// FIDO2 opens fido2: URIs (locked until unlocked); nil refuses them.
+	// Set it to fido2.Open.
+	FIDO2 func(ctx context.Context, uri string) (Key, error)
 }
 
 // Open opens the key named by uri, dispatching on its scheme. An unknown
@@ -52,7 +55,12 @@ func (o *Opener) Open(ctx context.Context, uri string) (Key, error) {
 			return nil, fmt.Errorf("%w: %q (no KMS backend configured)", ErrUnsupportedScheme, scheme)
 		}
 		return o.KMS(ctx, uri)
-	// Later: "fido2", "keyless".
+	case "fido2":
+		if o.FIDO2 == nil {
+			return nil, fmt.Errorf("%w: %q (no FIDO2 backend configured)", ErrUnsupportedScheme, scheme)
+		}
+		return o.FIDO2(ctx, uri)
+	// Later: "keyless".
 	case "":
 		return nil, fmt.Errorf("%w: key URI has no scheme (want file:, memory:, …)", ErrUnsupportedScheme)
 	default:

@@ -22,6 +22,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/internal/keys/fido2"
 )
 
 // Agent is an in-process agent serving on Unix sockets in Dir.
@@ -57,6 +58,8 @@ type Options struct {
 	FileAudit bool
 	// Auditor, when set, is the agent's auditor (Audit is then nil).
 	Auditor audit.Auditor
+	// FIDO2 supplies the authenticator that unlocks fido2: keys.
+	FIDO2 func() (fido2.Authenticator, error)
 }
 
 // ShortTempDir makes a temporary directory with a path short enough for
@@ -109,7 +112,7 @@ func StartAgent(t testing.TB, o Options) *Agent {
 			readyOnce.Do(func() { close(ready) })
 		}
 	}
-	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: auditor, Notify: notify})
+	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: auditor, Notify: notify, FIDO2: o.FIDO2})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
