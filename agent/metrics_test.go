@@ -55,3 +55,21 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestTraceparentPropagated(t *testing.T) {
+	h := harness.StartAgent(t, harness.Options{})
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req, _ := http.NewRequest(http.MethodGet, "http://signer-agent"+proto.PathHealthz, nil)
+	req.Header.Set("traceparent", tp)
+	resp, err := harness.HTTPClient(h.APISock).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("traceparent") != tp {
+		t.Fatalf("traceparent %q", resp.Header.Get("traceparent"))
+	}
+	if _, err := h.Client.SignDSSE(context.Background(), signRequest()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -144,6 +144,10 @@ func (a *Agent) dispatch(sock socketKind, routes map[string]route) http.Handler 
 			snap:   snap,
 		}
 		rc.traceID = traceID(r.Header.Get(proto.HeaderTraceparent))
+		if rc.traceID != "" {
+			// Propagate the caller's W3C trace context on the answer.
+			w.Header().Set(proto.HeaderTraceparent, r.Header.Get(proto.HeaderTraceparent))
+		}
 		rc.rec = audit.Record{RequestID: rc.id, TraceID: rc.traceID, Route: rc.route, Peer: rc.peer}
 		w.Header().Set(proto.HeaderRequestID, rc.id)
 		w.Header().Set("Cache-Control", "no-store")
