@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"time"
@@ -130,12 +129,3 @@ func describeKey(kc config.Key, k keys.Key, src string) (*keyEntry, error) {
 // errNoDefaultKey is returned when a tenant asks for its default key and
 // has none.
 var errNoDefaultKey = errors.New("tenant has no default key")
-
-// publicKeys returns every key's public half (for verification helpers).
-func publicKeys(ks map[string]*keyEntry) []crypto.PublicKey {
-	out := make([]crypto.PublicKey, 0, len(ks))
-	for _, k := range ks {
-		out = append(out, k.key.Public())
-	}
-	return out
-}

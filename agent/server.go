@@ -23,13 +23,13 @@ import (
 
 var selfUID = os.Getuid()
 
-// route is one endpoint: its allowed method, whether its decisions are
-// audited when allowed, and its handler (run after the common gates).
+// route is one endpoint: its allowed method, its own gates and its handler
+// (run after the common gates). Handlers audit what they allow; refuse
+// audits every denial.
 type route struct {
-	method  string
-	audited bool
-	gates   []gate
-	handle  func(w http.ResponseWriter, rc *requestContext)
+	method string
+	gates  []gate
+	handle func(w http.ResponseWriter, rc *requestContext)
 }
 
 func (a *Agent) newServer(cfg *config.Config, h http.Handler, name string) *http.Server {
@@ -54,7 +54,7 @@ func (a *Agent) newServer(cfg *config.Config, h http.Handler, name string) *http
 
 // apiHandler serves the api socket.
 func (a *Agent) apiHandler() http.Handler {
-	sign := route{method: http.MethodPost, audited: true, handle: a.handleSign}
+	sign := route{method: http.MethodPost, handle: a.handleSign}
 	sign.gates = a.signGates()
 	routes := map[string]route{
 		proto.PathSignDSSE:  sign,
@@ -70,7 +70,7 @@ func (a *Agent) apiHandler() http.Handler {
 // client certificate in place of peer credentials and certificate-bound
 // tokens in place of DPoP.
 func (a *Agent) tcpHandler() http.Handler {
-	sign := route{method: http.MethodPost, audited: true, handle: a.handleSign}
+	sign := route{method: http.MethodPost, handle: a.handleSign}
 	sign.gates = []gate{
 		{gateOpTok, a.optokGate},
 		{gateMTLS, mtlsGate},
@@ -92,11 +92,11 @@ func (a *Agent) tcpHandler() http.Handler {
 // adminHandler serves the admin socket.
 func (a *Agent) adminHandler() http.Handler {
 	routes := map[string]route{
-		proto.PathAdminReload:      {method: http.MethodPost, audited: true, handle: a.handleReload},
-		proto.PathAdminBypass:      {method: http.MethodPost, audited: true, handle: a.handleBypass},
+		proto.PathAdminReload:      {method: http.MethodPost, handle: a.handleReload},
+		proto.PathAdminBypass:      {method: http.MethodPost, handle: a.handleBypass},
 		proto.PathAdminAudit:       {method: http.MethodGet, handle: a.handleAudit},
-		proto.PathAdminAuditExport: {method: http.MethodPost, audited: true, handle: a.handleAuditExport},
-		proto.PathAdminKeys + "*":  {method: http.MethodPost, audited: true, handle: a.handleKeyAdmin},
+		proto.PathAdminAuditExport: {method: http.MethodPost, handle: a.handleAuditExport},
+		proto.PathAdminKeys + "*":  {method: http.MethodPost, handle: a.handleKeyAdmin},
 		proto.PathAdminMetrics: {method: http.MethodGet, handle: func(w http.ResponseWriter, rc *requestContext) {
 			a.metrics.Handler().ServeHTTP(w, rc.r)
 		}},
