@@ -104,11 +104,7 @@ func (a *Agent) handleAuditExport(w http.ResponseWriter, rc *requestContext) {
 		Dir    string `json:"dir"`
 		Rotate bool   `json:"rotate"`
 	}
-	b, err := readBody(rc.r, 64<<10)
-	if err == nil {
-		err = proto.DecodeStrict(b, &body)
-	}
-	if err != nil || !filepath.IsAbs(body.Dir) {
+	if err := decodeAdminBody(rc.r, &body, false); err != nil || !filepath.IsAbs(body.Dir) {
 		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"dir": "/absolute/path", "rotate": true|false}`, "bad export request"))
 		return
 	}

@@ -132,11 +132,8 @@ const maxBypass = 24 * time.Hour
 // toggle itself is audited.
 func (a *Agent) handleBypass(w http.ResponseWriter, rc *requestContext) {
 	ctx := rc.r.Context()
-	body, err := readBody(rc.r, 64<<10)
 	var br bypassRequest
-	if err == nil {
-		err = proto.DecodeStrict(body, &br)
-	}
+	err := decodeAdminBody(rc.r, &br, false)
 	var d time.Duration
 	if err == nil {
 		d, err = time.ParseDuration(br.For)

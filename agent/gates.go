@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -232,6 +233,22 @@ func (a *Agent) policyGate(_ context.Context, rc *requestContext) *Denial {
 		rc.rec.KeySources = append(rc.rec.KeySources, k.source)
 	}
 	return nil
+}
+
+// maxAdminBody caps admin request bodies.
+const maxAdminBody = 64 << 10
+
+// decodeAdminBody strictly decodes an admin request's JSON body into v. An
+// empty body is an error unless allowEmpty (then v keeps its zero value).
+func decodeAdminBody(r *http.Request, v any, allowEmpty bool) error {
+	b, err := readBody(r, maxAdminBody)
+	if err != nil {
+		return err
+	}
+	if allowEmpty && len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	return proto.DecodeStrict(b, v)
 }
 
 // readBody reads at most max+1 bytes of the body, in one allocation when

@@ -126,11 +126,7 @@ func (a *Agent) handleKeyAdmin(w http.ResponseWriter, rc *requestContext) {
 	var body struct {
 		Reason string `json:"reason"`
 	}
-	b, err := readBody(rc.r, 64<<10)
-	if err == nil && len(bytes.TrimSpace(b)) > 0 {
-		err = proto.DecodeStrict(b, &body)
-	}
-	if err != nil || len(body.Reason) < 3 {
+	if err := decodeAdminBody(rc.r, &body, true); err != nil || len(body.Reason) < 3 {
 		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"reason": "…"}`, "revoke without reason"))
 		return
 	}
@@ -162,11 +158,7 @@ func (a *Agent) handleRotate(w http.ResponseWriter, rc *requestContext, old *key
 		NewID string `json:"newId"`
 		URI   string `json:"uri"`
 	}
-	b, err := readBody(rc.r, 64<<10)
-	if err == nil {
-		err = proto.DecodeStrict(b, &body)
-	}
-	if err != nil || body.NewID == "" {
+	if err := decodeAdminBody(rc.r, &body, false); err != nil || body.NewID == "" {
 		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"newId": "…", "uri": "…" (optional for file keys)}`, "bad rotate request"))
 		return
 	}
@@ -182,8 +174,7 @@ func (a *Agent) handleRotate(w http.ResponseWriter, rc *requestContext, old *key
 	if !a.auditAdmin(w, rc, "key-rotate", fmt.Sprintf("rotate %q to %q", old.cfg.ID, body.NewID), "the rotation could not be audited and was not made") {
 		return
 	}
-	_, err = a.rotateKey(old, body.NewID, body.URI)
-	if err != nil {
+	if _, err := a.rotateKey(old, body.NewID, body.URI); err != nil {
 		writeProblem(w, proto.NewProblem(proto.CodeInvalidRequest, "rotation refused: "+oneLine(err.Error()), rc.id))
 		return
 	}
@@ -215,11 +206,7 @@ func (a *Agent) handleUnlock(w http.ResponseWriter, rc *requestContext, k *keyEn
 	var body struct {
 		PIN string `json:"pin"`
 	}
-	b, err := readBody(rc.r, 64<<10)
-	if err == nil && len(bytes.TrimSpace(b)) > 0 {
-		err = proto.DecodeStrict(b, &body)
-	}
-	if err != nil {
+	if err := decodeAdminBody(rc.r, &body, true); err != nil {
 		a.refuse(ctx, w, rc, "admin", deny(proto.CodeInvalidRequest, `want {"pin": "…"} or an empty body`, "bad unlock request"))
 		return
 	}
