@@ -15,39 +15,56 @@ import (
 	"github.com/stellaops/signer-agent/proto"
 )
 
-// adminPost sends a JSON body to an admin endpoint and decodes the answer
-// into out; agent refusals become *client.Error like the api's.
-func (a *app) adminPost(ctx context.Context, path string, in, out any) error {
+// adminRequest sends one request to the admin socket. A non-2xx answer is
+// returned as an error (*client.Error for a problem document, like the
+// api's); on success the caller reads and closes the body.
+func (a *app) adminRequest(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
 	sock := strings.TrimPrefix(a.adminSocket, "unix://")
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	hc := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+proto.Host+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+proto.Host+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", proto.MediaTypeJSON)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket %s: %w", sock, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if p, perr := proto.DecodeProblem(b); perr == nil {
+			return nil, &client.Error{Status: p.Status, Code: p.Code, Detail: p.Detail, RequestID: p.RequestID}
+		}
+		return nil, fmt.Errorf("admin %s: HTTP %d", path, resp.StatusCode)
+	}
+	return resp, nil
+}
+
+// adminPost sends a JSON body to an admin endpoint and decodes the answer
+// into out.
+func (a *app) adminPost(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", proto.MediaTypeJSON)
-	resp, err := hc.Do(req)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := a.adminRequest(ctx, http.MethodPost, path, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("admin socket %s: %w", sock, err)
+		return err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		if p, perr := proto.DecodeProblem(b); perr == nil {
-			return &client.Error{Status: p.Status, Code: p.Code, Detail: p.Detail, RequestID: p.RequestID}
-		}
-		return fmt.Errorf("admin %s: HTTP %d", path, resp.StatusCode)
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)

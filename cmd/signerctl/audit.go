@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/stellaops/signer-agent/internal/audit"
@@ -129,27 +127,11 @@ func parseSince(s string) (time.Time, error) {
 
 // adminStream copies an admin GET's body to w.
 func (a *app) adminStream(ctx context.Context, path string, w io.Writer) error {
-	sock := strings.TrimPrefix(a.adminSocket, "unix://")
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+proto.Host+path, nil)
+	resp, err := a.adminRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin socket %s: %w", sock, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if p, perr := proto.DecodeProblem(b); perr == nil {
-			return fmt.Errorf("%s: %s", p.Code, p.Detail)
-		}
-		return fmt.Errorf("admin %s: HTTP %d", path, resp.StatusCode)
-	}
 	_, err = io.Copy(w, bufio.NewReader(resp.Body))
 	return err
 }
