@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,13 +18,6 @@ import (
 // Issue #5's backend targets: at 16 callers, the agent end to end through
 // SoftHSM2 against raw SoftHSM2 signing through the same binding; through
 // swtpm, the agent's p50 against raw swtpm sign latency (sequential).
-
-func withDefaultKey(id, uri string) func(string) string {
-	return func(c string) string {
-		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: "+id+"\n", 1)
-		return strings.Replace(c, "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
-	}
-}
 
 func BenchmarkSoftHSMRawSign(b *testing.B) {
 	uri := harness.SoftHSMKey(b, "bench")
@@ -48,7 +40,7 @@ func BenchmarkSoftHSMRawSign(b *testing.B) {
 
 func BenchmarkAgentSignSoftHSM(b *testing.B) {
 	uri := harness.SoftHSMKey(b, "bench")
-	h := harness.StartAgent(b, harness.Options{FileAudit: true, EditConfig: withDefaultKey("hsm", uri)})
+	h := harness.StartAgent(b, harness.Options{FileAudit: true, EditConfig: harness.WithDefaultKey("hsm", uri)})
 	req := request(1024)
 	ctx := context.Background()
 	b.ResetTimer()
@@ -103,7 +95,7 @@ func BenchmarkAgentSignTPM(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: withDefaultKey("tpm", uri)})
+	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: harness.WithDefaultKey("tpm", uri)})
 	req := request(1024)
 	b.ResetTimer()
 	p50(b, func() error {

@@ -204,7 +204,7 @@ func TestSocketActivation(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, inflight)
 	started := make(chan struct{}, inflight)
-	nonce := harnessNonce(t, a)
+	nonce := harness.NonceAt(t, filepath.Join(a.dir, "api.sock"))
 	for i := 0; i < inflight; i++ {
 		proof := harness.Proof(t, a.creds.DPoPKey.Key.(crypto.Signer), http.MethodPost, proto.PathSignDSSE, a.creds.OpTok, nonce, nil)
 		wg.Add(1)
@@ -276,16 +276,4 @@ func slowSign(ctx context.Context, a *activated, proof string, started chan<- st
 		return errors.New("bad sign response")
 	}
 	return nil
-}
-
-// harnessNonce reads the agent's current DPoP nonce from a health response.
-func harnessNonce(t *testing.T, a *activated) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+proto.Host+proto.PathHealthz, nil)
-	resp, err := harness.HTTPClient(filepath.Join(a.dir, "api.sock")).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.Header.Get(proto.HeaderDPoPNonce)
 }

@@ -49,10 +49,13 @@ func (h *Agent) ClientWith(c Credentials) *client.Client {
 }
 
 // Nonce fetches the agent's current DPoP nonce (every api response has it).
-func (h *Agent) Nonce(t testing.TB) string {
+func (h *Agent) Nonce(t testing.TB) string { t.Helper(); return NonceAt(t, h.APISock) }
+
+// NonceAt fetches the current DPoP nonce of the agent on api socket sock.
+func NonceAt(t testing.TB, sock string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+proto.Host+proto.PathHealthz, nil)
-	resp, err := HTTPClient(h.APISock).Do(req)
+	resp, err := HTTPClient(sock).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

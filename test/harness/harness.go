@@ -252,3 +252,12 @@ func Binary(t testing.TB, pkg string) string {
 	}
 	return br.path
 }
+
+// WithDefaultKey is an EditConfig that adds key id (uri) for the dev tenant
+// and makes it the tenant's default key.
+func WithDefaultKey(id, uri string) func(string) string {
+	return func(c string) string {
+		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: "+id+"\n", 1)
+		return strings.Replace(c, "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
+	}
+}

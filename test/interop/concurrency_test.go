@@ -28,8 +28,7 @@ func TestConcurrencyCapWithSlowBackend(t *testing.T) {
 	}
 	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
 		c = strings.Replace(c, "  - name: dev\n", "  - name: dev\n    concurrency: 1\n", 1)
-		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: tpm\n", 1)
-		return strings.Replace(c, "logging:", "  - id: tpm\n    uri: "+uri+"\n    tenants: [dev]\nlogging:", 1)
+		return harness.WithDefaultKey("tpm", uri)(c)
 	}})
 	req := &proto.SignRequest{
 		Subject:       []proto.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("a", 64)}}},

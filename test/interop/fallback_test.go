@@ -27,12 +27,11 @@ func TestFallbackKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
-				repl := "    defaultKey: tpm\n"
+				c = harness.WithDefaultKey("tpm", uri)(c)
 				if withFallback {
-					repl += "    fallbackKey: dev\n"
+					c = strings.Replace(c, "    defaultKey: tpm\n", "    defaultKey: tpm\n    fallbackKey: dev\n", 1)
 				}
-				c = strings.Replace(c, "    defaultKey: dev\n", repl, 1)
-				return strings.Replace(c, "logging:", "  - id: tpm\n    uri: "+uri+"\n    tenants: [dev]\nlogging:", 1)
+				return c
 			}})
 			req := &proto.SignRequest{
 				Subject:       []proto.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("b", 64)}}},

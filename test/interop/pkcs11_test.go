@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stellaops/signer-agent/internal/attest"
@@ -21,10 +20,7 @@ import (
 // bundle offline.
 func TestPKCS11KeyVerifiesWithCosign(t *testing.T) {
 	uri := harness.SoftHSMKey(t, "tenant-dev")
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: hsm\n", 1)
-		return strings.Replace(c, "logging:", "  - id: hsm\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
-	}})
+	h := harness.StartAgent(t, harness.Options{EditConfig: harness.WithDefaultKey("hsm", uri)})
 	ks, err := h.Client.Keys(context.Background())
 	if err != nil {
 		t.Fatal(err)

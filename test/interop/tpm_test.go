@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stellaops/signer-agent/internal/attest"
@@ -27,10 +26,7 @@ func TestTPMKeyVerifiesWithCosign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
-		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: tpm\n", 1)
-		return strings.Replace(c, "logging:", "  - id: tpm\n    uri: "+uri+"\n    tenants: [dev]\nlogging:", 1)
-	}})
+	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: harness.WithDefaultKey("tpm", uri)})
 	ks, err := h.Client.Keys(context.Background())
 	if err != nil {
 		t.Fatal(err)
