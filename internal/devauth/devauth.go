@@ -21,6 +21,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/stellaops/signer-agent/client"
 )
 
 // Dev identities (SPEC §12).
@@ -82,7 +84,7 @@ func Setup(stateDir string) error {
 		return err
 	}
 	jwk := jose.JSONWebKey{Key: k, Algorithm: string(jose.ES256), Use: "sig"}
-	kid, err := thumbprint(k.Public())
+	kid, err := client.JWKThumbprint(k.Public())
 	if err != nil {
 		return err
 	}
@@ -263,7 +265,7 @@ func Mint(stateDir string, o Options) (*Credentials, error) {
 // MintToken signs an OpTok bound to dpopPub's thumbprint (cnf.jkt).
 func MintToken(issuer jose.JSONWebKey, dpopPub crypto.PublicKey, o Options) (string, error) {
 	o.defaults()
-	jkt, err := thumbprint(dpopPub)
+	jkt, err := client.JWKThumbprint(dpopPub)
 	if err != nil {
 		return "", err
 	}
@@ -289,13 +291,4 @@ func MintToken(issuer jose.JSONWebKey, dpopPub crypto.PublicKey, o Options) (str
 		"cnf":   map[string]string{"jkt": jkt},
 	}
 	return jwt.Signed(signer).Claims(claims).Serialize()
-}
-
-// thumbprint is the RFC 7638 SHA-256 thumbprint, base64url.
-func thumbprint(pub crypto.PublicKey) (string, error) {
-	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(tp), nil
 }

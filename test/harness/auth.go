@@ -147,7 +147,7 @@ func (h *Agent) DevIssuer(t testing.TB) jose.JSONWebKey {
 // StandardClaims are valid OpTok claims for the dev Authority bound to key.
 func StandardClaims(t testing.TB, key crypto.Signer) map[string]any {
 	t.Helper()
-	tp, err := (&jose.JSONWebKey{Key: key.Public()}).Thumbprint(crypto.SHA256)
+	jkt, err := client.JWKThumbprint(key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func StandardClaims(t testing.TB, key crypto.Signer) map[string]any {
 		"iat": now, "nbf": now, "exp": now + 300,
 		"jti":   base64.RawURLEncoding.EncodeToString(jti[:]),
 		"scope": devauth.Scope, "tid": devauth.Tenant, "inst": devauth.Installation,
-		"cnf": map[string]any{"jkt": base64.RawURLEncoding.EncodeToString(tp)},
+		"cnf": map[string]any{"jkt": jkt},
 	}
 }
 
