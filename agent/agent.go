@@ -317,6 +317,12 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	a.notify("READY=1\nSTATUS=" + a.statusText())
 	a.metrics.SetReady(true)
 	a.log.Info("signer-agent ready", zap.String("api", ls.API.Addr().String()), zap.String("version", Version))
+	if j, ok := a.auditor.(*audit.Log); ok {
+		if st := j.Stats(); st.SyncMode != audit.SyncAIO {
+			// Still durable, but every flush keeps a thread (and a P) busy.
+			a.log.Warn("audit log flushes with blocking fdatasync", zap.String("reason", st.SyncFallback))
+		}
+	}
 
 	var serveErr error
 	select {

@@ -23,12 +23,14 @@ type File interface {
 }
 
 // osFile is the real File: Sync is fdatasync, which is enough for an
-// append-only file (the size change is data-relevant metadata).
-type osFile struct{ *os.File }
-
-// OSFile returns f as a File whose Sync is fdatasync: what the Log uses
-// when LogConfig.WrapFile is nil, and what a wrapper should delegate to.
-func OSFile(f *os.File) File { return osFile{f} }
+// append-only file (the size change is data-relevant metadata). With an
+// asyncSyncer the flush runs through Linux AIO and the writer waits on the
+// poller; without one (or when AIO fails as a mechanism) it is a blocking
+// fdatasync(2).
+type osFile struct {
+	*os.File
+	aio *asyncSyncer
+}
 
 func (f osFile) Sync() error {
 	rc, err := f.SyscallConn()
@@ -37,12 +39,12 @@ func (f osFile) Sync() error {
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		for {
-			serr = unix.Fdatasync(int(fd))
-			if !errors.Is(serr, unix.EINTR) {
+		if f.aio != nil {
+			if serr = f.aio.fdatasync(fd); !errors.Is(serr, errAIOUnusable) {
 				return
 			}
 		}
+		serr = fdatasync(fd)
 	}); err != nil {
 		return err
 	}
@@ -50,6 +52,16 @@ func (f osFile) Sync() error {
 		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
 	}
 	return nil
+}
+
+// fdatasync is a blocking fdatasync(2), retried on EINTR.
+func fdatasync(fd uintptr) error {
+	for {
+		err := unix.Fdatasync(int(fd))
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
 }
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in

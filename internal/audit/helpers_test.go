@@ -52,7 +52,7 @@ func (fs *faults) get() (write, sync, trunc error) {
 	return fs.writeErr, fs.syncErr, fs.truncErr
 }
 
-func (fs *faults) wrap(f *os.File) File { return faultFile{OSFile(f), fs} }
+func (fs *faults) wrap(f File) File { return faultFile{f, fs} }
 
 type faultFile struct {
 	File

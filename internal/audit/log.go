@@ -58,8 +58,14 @@ type LogConfig struct {
 	// time.Now when nil.
 	Now func() time.Time
 	// WrapFile, when set, wraps every segment the Log opens for writing,
-	// so tests can inject ENOSPC or EIO. It should delegate to OSFile(f).
-	WrapFile func(f *os.File) File
+	// so tests can inject ENOSPC or EIO. f is the real segment file; the
+	// wrapper should delegate to it.
+	WrapFile func(f File) File
+	// BlockingSync makes segment flushes plain, blocking fdatasync(2)
+	// calls instead of Linux AIO flushes waited for on the poller (see
+	// Stats.SyncMode). Where AIO is not available the Log falls back to
+	// blocking flushes by itself.
+	BlockingSync bool
 	// Observer, when set, is told about commits and maintenance events.
 	Observer Observer
 }
@@ -121,6 +127,8 @@ type Log struct {
 	segSize int64
 	lock    *os.File
 	obs     Observer
+	aio     *asyncSyncer // nil: blocking fdatasync
+	syncWhy string       // why aio is nil, for Stats
 
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
@@ -208,9 +216,17 @@ func Open(cfg LogConfig) (*Log, error) {
 	if l.obs == nil {
 		l.obs = nopObserver{}
 	}
+	if cfg.BlockingSync {
+		l.syncWhy = "configured"
+	} else if l.aio, err = newAsyncSyncer(); err != nil {
+		l.syncWhy = err.Error()
+	}
 	if err := l.recover(); err != nil {
 		if l.f != nil {
 			l.f.Close()
+		}
+		if l.aio != nil {
+			l.aio.Close()
 		}
 		lock.Close()
 		return nil, err
@@ -307,6 +323,9 @@ func (l *Log) Close() error {
 	close(l.stop)
 	<-l.maintDone
 	err := l.closeErr
+	if l.aio != nil {
+		_ = l.aio.Close()
+	}
 	if cerr := l.lock.Close(); err == nil {
 		err = cerr
 	}
@@ -598,8 +617,9 @@ func (l *Log) openSegment() error {
 }
 
 func (l *Log) wrap(f *os.File) File {
+	var wf File = osFile{File: f, aio: l.aio}
 	if l.cfg.WrapFile != nil {
-		return l.cfg.WrapFile(f)
+		wf = l.cfg.WrapFile(wf)
 	}
-	return OSFile(f)
+	return wf
 }

@@ -126,7 +126,7 @@ func truncateSync(path string, size int64) error {
 	}
 	err = f.Truncate(size)
 	if err == nil {
-		err = OSFile(f).Sync()
+		err = osFile{File: f}.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // Its segments write in 64-byte pieces, one write(2) each, so that the kill
 // often lands in the middle of a commit, as a power cut would.
 func crashHelper(dir string) {
-	l, err := Open(LogConfig{Dir: dir, SegmentBytes: 16 << 10, WrapFile: func(f *os.File) File { return piecewiseFile{OSFile(f)} }})
+	l, err := Open(LogConfig{Dir: dir, SegmentBytes: 16 << 10, WrapFile: func(f File) File { return piecewiseFile{f} }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)

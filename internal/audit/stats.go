@@ -37,7 +37,20 @@ type Stats struct {
 	// Unavailable is true while the last commit failed: Appends fail until
 	// a write succeeds again.
 	Unavailable bool
+	// SyncMode is how segments are flushed: SyncAIO or SyncBlocking.
+	SyncMode string
+	// SyncFallback says why SyncMode is SyncBlocking.
+	SyncFallback string
 }
+
+// Sync modes (Stats.SyncMode).
+const (
+	// SyncAIO: fdatasync runs as a Linux AIO flush and the writer waits on
+	// the runtime's poller, leaving its P to the request handlers.
+	SyncAIO = "aio"
+	// SyncBlocking: a blocking fdatasync(2).
+	SyncBlocking = "fdatasync"
+)
 
 type counters struct {
 	appends, failed, batches, fsyncs, bytes atomic.Uint64
@@ -48,7 +61,7 @@ type counters struct {
 
 // Stats returns the current counters.
 func (l *Log) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Appends:           l.st.appends.Load(),
 		Failed:            l.st.failed.Load(),
 		Batches:           l.st.batches.Load(),
@@ -63,6 +76,18 @@ func (l *Log) Stats() Stats {
 		LastAppendLatency: time.Duration(l.st.lastAppend.Load()),
 		Unavailable:       l.st.unavailable.Load(),
 	}
+	st.SyncMode, st.SyncFallback = l.syncMode()
+	return st
+}
+
+func (l *Log) syncMode() (mode, fallback string) {
+	if l.aio == nil {
+		return SyncBlocking, l.syncWhy
+	}
+	if why := l.aio.failure(); why != "" {
+		return SyncBlocking, why
+	}
+	return SyncAIO, ""
 }
 
 // Observer is told what the Log does, so the agent can feed histograms

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -492,7 +491,7 @@ func TestAuditObserverRealLog(t *testing.T) {
 		l, err := audit.Open(audit.LogConfig{
 			Dir:      dir,
 			Observer: m.AuditObserver(),
-			WrapFile: func(f *os.File) audit.File { return failingFile{audit.OSFile(f), &fail} },
+			WrapFile: func(f audit.File) audit.File { return failingFile{f, &fail} },
 		})
 		if err != nil {
 			t.Fatal(err)
