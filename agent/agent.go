@@ -132,8 +132,9 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	applyRevocations(ks, rev)
 	if a.auditor == nil {
 		j, err := audit.Open(audit.LogConfig{
-			Dir:          cfg.Audit.Dir,
-			SegmentBytes: cfg.Audit.SegmentBytes,
+			Dir:              cfg.Audit.Dir,
+			SegmentBytes:     cfg.Audit.SegmentBytes,
+			PreallocateBytes: cfg.Audit.PreallocateBytes,
 			Retention: audit.Retention{
 				MaxAge: cfg.Audit.Retention.MaxAge, MaxBytes: cfg.Audit.Retention.MaxBytes,
 				DeleteUnexported: cfg.Audit.Retention.DeleteUnexported,

@@ -5,7 +5,13 @@
 // The Log keeps append-only segment files (segment-000001.jsonl, …) in one
 // directory, one JSON record per line. Concurrent Appends are group
 // committed by a single writer goroutine: one write and one fdatasync per
-// batch, and an Append returns only once its record is on disk. Every record
+// batch, and an Append returns only once its record is on disk. The
+// fdatasync runs through Linux AIO where it can, so the writer waits on the
+// runtime's poller instead of holding a thread (aio_linux.go), and the
+// active segment ends in zero-filled, preallocated space that records
+// overwrite (LogConfig.PreallocateBytes): records never contain a NUL byte,
+// so the first NUL ends a segment's data. Closed segments are trimmed to
+// their last record. Every record
 // carries a sequence number and the hash of its predecessor, so Verify can
 // prove that nothing was edited, removed, reordered or inserted; the exact
 // hash preimage is documented on [GenesisHash]. Query, Tail and Verify read a

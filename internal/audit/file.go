@@ -12,9 +12,8 @@ import (
 // File is what the Log needs of an open segment. LogConfig.WrapFile lets a
 // test put a fault-injecting File around the real one.
 type File interface {
-	// Write appends p (segments are opened O_APPEND). A short write
-	// returns an error.
-	Write(p []byte) (int, error)
+	// WriteAt writes p at off (pwrite). A short write returns an error.
+	WriteAt(p []byte, off int64) (int, error)
 	// Sync makes written data durable (fdatasync).
 	Sync() error
 	// Truncate cuts the file to size bytes.
@@ -22,8 +21,9 @@ type File interface {
 	Close() error
 }
 
-// osFile is the real File: Sync is fdatasync, which is enough for an
-// append-only file (the size change is data-relevant metadata). With an
+// osFile is the real File: Sync is fdatasync, which is enough for the
+// segments (a size change is data-relevant metadata; timestamps are not
+// needed to read the records back). With an
 // asyncSyncer the flush runs through Linux AIO and the writer waits on the
 // poller; without one (or when AIO fails as a mechanism) it is a blocking
 // fdatasync(2).

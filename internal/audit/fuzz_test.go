@@ -39,10 +39,16 @@ func seedSegments(f *testing.F) [][]byte {
 
 func FuzzParseSegment(f *testing.F) {
 	segs := seedSegments(f)
+	zeros := make([]byte, 3000)
 	for _, s := range segs {
 		f.Add(s)
 		f.Add(s[:len(s)/2])
 		f.Add(bytes.Replace(s, []byte(`"seq":`), []byte(`"seq":-`), 1))
+		// Preallocated space: zeros after the records, after a torn
+		// record, and before a record that reached the disk early.
+		f.Add(append(append([]byte(nil), s...), zeros...))
+		f.Add(append(append([]byte(nil), s[:len(s)/2]...), zeros...))
+		f.Add(append(append(append([]byte(nil), s...), zeros...), s...))
 	}
 	f.Add([]byte{})
 	f.Add([]byte("\n\n\n"))
@@ -57,8 +63,12 @@ func FuzzParseSegment(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.good > int64(len(data)) || (res.good < int64(len(data))) != (res.badLine != 0) {
-			t.Fatalf("good %d of %d, bad line %d", res.good, len(data), res.badLine)
+		// Data ends at res.size; only zero-filled space may follow.
+		if res.size > int64(len(data)) || bytes.ContainsFunc(data[res.size:], func(r rune) bool { return r != 0 }) {
+			t.Fatalf("data end %d of %d, but non-zero bytes follow", res.size, len(data))
+		}
+		if res.good > res.size || (res.good < res.size) != (res.badLine != 0) {
+			t.Fatalf("good %d of %d, bad line %d", res.good, res.size, res.badLine)
 		}
 		for _, line := range bytes.Split(data, []byte{'\n'}) {
 			checkLine(line)

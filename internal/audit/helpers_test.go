@@ -35,7 +35,7 @@ func (c *clock) Advance(d time.Duration) {
 // faults injects I/O errors into the segments of a Log (LogConfig.WrapFile).
 type faults struct {
 	mu       sync.Mutex
-	writeErr error // Write writes half of p, then fails with it
+	writeErr error // WriteAt writes half of p, then fails with it
 	syncErr  error
 	truncErr error
 }
@@ -59,12 +59,12 @@ type faultFile struct {
 	fs *faults
 }
 
-func (f faultFile) Write(p []byte) (int, error) {
+func (f faultFile) WriteAt(p []byte, off int64) (int, error) {
 	if err, _, _ := f.fs.get(); err != nil {
-		n, _ := f.File.Write(p[:len(p)/2])
+		n, _ := f.File.WriteAt(p[:len(p)/2], off)
 		return n, err
 	}
-	return f.File.Write(p)
+	return f.File.WriteAt(p, off)
 }
 
 func (f faultFile) Sync() error {
@@ -79,6 +79,16 @@ func (f faultFile) Truncate(size int64) error {
 		return err
 	}
 	return f.File.Truncate(size)
+}
+
+// segData reads a segment without its zero-filled (preallocated) tail.
+func segData(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimRight(b, "\x00")
 }
 
 // openLog opens a log in a new temporary directory.

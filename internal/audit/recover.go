@@ -51,13 +51,11 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
-		fi, err := os.Stat(s.path)
-		if err != nil {
-			return fmt.Errorf("audit segment: %w", err)
-		}
 		tip := res.last
-		if res.good < fi.Size() {
-			rec := l.repairTail(s, res, fi.Size())
+		// res.size is where the data ends: zero-filled space after it
+		// (preallocated, never written) is not a repair.
+		if res.good < res.size {
+			rec := l.repairTail(s, res, res.size)
 			if rec.Reason == RecoveryCorrupt {
 				// Go on from the last valid record in the file, so that no
 				// seq is used twice.
@@ -82,16 +80,25 @@ func (l *Log) recover() error {
 		l.num++
 		return l.openSegment()
 	}
-	f, err := os.OpenFile(segs[last].path, os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(segs[last].path, os.O_WRONLY, 0o600)
 	if err != nil {
 		return fmt.Errorf("open audit segment: %w", err)
 	}
 	fi, err := f.Stat()
+	if err == nil {
+		// The records end where the data ends (a torn write was cut off
+		// above); zero-filled space after them is used as it is.
+		var res scanResult
+		if res, err = scanSegment(segs[last].path, -1, nil); err == nil && res.good != res.size {
+			err = fmt.Errorf("segment %s still ends in an incomplete write", segs[last].name)
+		}
+		l.off, l.alloc = res.good, fi.Size()
+	}
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("open audit segment: %w", err)
 	}
-	l.f, l.off = l.wrap(f), fi.Size()
+	l.f = l.wrap(f)
 	l.activeNum.Store(int64(l.num))
 	return nil
 }
@@ -149,7 +156,7 @@ func lastValid(path string) (head, bool) {
 		last head
 		ok   bool
 	)
-	_ = readLines(f, func(_ int64, _ int, line []byte, complete bool) error {
+	_, _ = readLines(f, func(_ int64, _ int, line []byte, complete bool) error {
 		if complete {
 			if h, err := checkLine(line); err == nil {
 				last, ok = h, true

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,10 +58,10 @@ func crashHelper(dir string) {
 
 type piecewiseFile struct{ File }
 
-func (f piecewiseFile) Write(p []byte) (int, error) {
+func (f piecewiseFile) WriteAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
-		m, err := f.File.Write(p[n:min(n+64, len(p))])
+		m, err := f.File.WriteAt(p[n:min(n+64, len(p))], off+int64(n))
 		n += m
 		if err != nil {
 			return n, err
@@ -128,14 +129,21 @@ func TestCrashLosesNoAcknowledgedRecord(t *testing.T) {
 }
 
 func TestOpenTruncatesTornTail(t *testing.T) {
+	zeros := make([]byte, 4096)
 	cases := []struct {
 		name string
 		torn func(last []byte) []byte // what the crash left after the last record
+		data int                      // bytes of it that are data, not zero-filled space (-1: all)
 	}{
-		{"partial line", func(last []byte) []byte { return last[:len(last)/2] }},
-		{"complete record without newline", func(last []byte) []byte { return last[:len(last)-1] }},
-		{"garbage line", func([]byte) []byte { return []byte("\x00\x00\x00\x00\n") }},
-		{"zeros", func([]byte) []byte { return make([]byte, 4096) }},
+		{"partial line", func(last []byte) []byte { return last[:len(last)/2] }, -1},
+		{"complete record without newline", func(last []byte) []byte { return last[:len(last)-1] }, -1},
+		{"garbage line", func([]byte) []byte { return []byte("\x00\x00\x00\x00\n") }, -1},
+		// A record cut short in preallocated space: zeros follow it.
+		{"partial line in zero-filled space", func(last []byte) []byte {
+			return append(append([]byte(nil), last[:len(last)/2]...), zeros...)
+		}, 0},
+		// A later page reached the disk, an earlier one did not.
+		{"record after zeros", func(last []byte) []byte { return append(append([]byte(nil), zeros...), last...) }, -1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -170,8 +178,12 @@ func TestOpenTruncatesTornTail(t *testing.T) {
 				t.Fatalf("recoveries %+v", rep.Recoveries)
 			}
 			rc := rep.Recoveries[0]
-			if rc.Reason != RecoveryTruncated || rc.Segment != segmentName(1) || rc.Offset != good.Size() || rc.TruncatedBytes != int64(len(torn)) {
-				t.Fatalf("recovery %+v, want %d bytes truncated at %d", rc, len(torn), good.Size())
+			want := int64(len(torn))
+			if c.data == 0 {
+				want = int64(len(bytes.TrimRight(torn, "\x00")))
+			}
+			if rc.Reason != RecoveryTruncated || rc.Segment != segmentName(1) || rc.Offset != good.Size() || rc.TruncatedBytes != want {
+				t.Fatalf("recovery %+v, want %d bytes truncated at %d", rc, want, good.Size())
 			}
 			recs := all(t, dir)
 			if len(recs) != 7 || recs[5].Decision != Notice || recs[5].Seq != 6 || len(recs[5].Recovered) != 1 {
@@ -181,6 +193,48 @@ func TestOpenTruncatesTornTail(t *testing.T) {
 				t.Fatalf("events %+v", o.events)
 			}
 		})
+	}
+}
+
+// Zero bytes after the last record are preallocated space, not a torn
+// write: Open goes on writing over them, with no repair and no notice.
+func TestOpenReusesZeroFilledSpace(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	l := openLog(t, LogConfig{Dir: dir, PreallocateBytes: -1})
+	appendN(t, l, 0, 3)
+	l.Close()
+	seg := segPaths(t, dir)[0]
+	data := segData(t, seg)
+	f, _ := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(make([]byte, 64<<10)) // as a crash leaves the preallocated space
+	f.Close()
+
+	o := &recordingObserver{}
+	l = openLog(t, LogConfig{Dir: dir, Observer: o, PreallocateBytes: -1})
+	got := appendN(t, l, 3, 2)
+	if got[0] != 4 {
+		t.Fatalf("seqs %v, want 4, 5 (no notice)", got)
+	}
+	raw, _ := os.ReadFile(seg)
+	if len(raw) != len(data)+64<<10 {
+		t.Fatalf("segment is %d bytes, want the records written into the zero-filled space (%d)", len(raw), len(data)+64<<10)
+	}
+	l.Close()
+	after := segData(t, seg)
+	if !bytes.HasPrefix(after, data) || bytes.Count(after, []byte{'\n'}) != 5 {
+		t.Fatalf("segment after reopening:\n%s", after)
+	}
+	if raw, _ := os.ReadFile(seg); len(raw) != len(after) {
+		t.Fatalf("Close left %d bytes of zero-filled space", len(raw)-len(after))
+	}
+	rep := mustVerify(t, dir)
+	if rep.Records != 5 || len(rep.Recoveries) != 0 {
+		t.Fatalf("%+v", rep)
+	}
+	for _, e := range o.events {
+		if e.Kind == EventRecovered {
+			t.Fatalf("zero-filled space reported as a repair: %+v", e)
+		}
 	}
 }
 

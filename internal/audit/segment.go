@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,22 +75,43 @@ var errLineTooLong = errors.New("line too long")
 // call). A final line without '\n' is passed with complete false. A line
 // longer than maxLineBytes ends the read: it is passed, cut short, as an
 // incomplete line. fn returning errStop ends the read without error.
-func readLines(r io.Reader, fn func(off int64, n int, line []byte, complete bool) error) error {
+//
+// Preallocated space: the active segment ends in zero bytes the writer has
+// not used yet (see Log.preallocate), and records never hold a NUL byte
+// (they are JSON). The first NUL therefore ends the data. Bytes of its line
+// before it are passed as an incomplete line (a write cut short); non-zero
+// bytes after the zeros (a later write that reached the disk when an
+// earlier one did not, or damage) are passed as one more incomplete line,
+// at the offset of the first of them. readLines returns the offset just
+// past the last non-zero byte it read: the end of the data, zero padding
+// left out.
+func readLines(r io.Reader, fn func(off int64, n int, line []byte, complete bool) error) (int64, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var (
 		off  int64
 		n    int
 		long []byte
 	)
+	call := func(off int64, n int, line []byte, complete bool) (stop bool, err error) {
+		if ferr := fn(off, n, line, complete); ferr != nil {
+			if errors.Is(ferr, errStop) {
+				return true, nil
+			}
+			return true, ferr
+		}
+		return false, nil
+	}
 	for {
 		chunk, err := br.ReadSlice('\n')
+		if z := bytes.IndexByte(chunk, 0); z >= 0 {
+			line := append(long, chunk[:z]...)
+			return zeroTail(br, off, n, line, chunk[z:], err, call)
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			long = append(long, chunk...)
 			if len(long) > maxLineBytes {
-				if ferr := fn(off, n+1, long, false); ferr != nil && !errors.Is(ferr, errStop) {
-					return ferr
-				}
-				return nil
+				_, ferr := call(off, n+1, long, false)
+				return off + int64(len(long)), ferr
 			}
 			continue
 		}
@@ -99,7 +121,7 @@ func readLines(r io.Reader, fn func(off int64, n int, line []byte, complete bool
 			long = nil
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return err
+			return off, err
 		}
 		if len(line) > 0 {
 			n++
@@ -108,18 +130,74 @@ func readLines(r io.Reader, fn func(off int64, n int, line []byte, complete bool
 			if complete {
 				body = line[:len(line)-1]
 			}
-			if ferr := fn(off, n, body, complete); ferr != nil {
-				if errors.Is(ferr, errStop) {
-					return nil
-				}
-				return ferr
+			if stop, ferr := call(off, n, body, complete); stop {
+				return off + int64(len(line)), ferr
 			}
 			off += int64(len(line))
 		}
 		if err != nil {
-			return nil
+			return off, nil
 		}
 	}
+}
+
+// zeroTail finishes readLines at the first NUL byte. line (at off, after
+// n lines) holds the bytes before it, rest the unread bytes of the
+// buffered chunk from the NUL on, and rerr the error that came with that
+// chunk.
+func zeroTail(br *bufio.Reader, off int64, n int, line, rest []byte, rerr error,
+	call func(int64, int, []byte, bool) (bool, error)) (int64, error) {
+	end := off + int64(len(line))
+	if len(line) > 0 {
+		n++
+		if stop, err := call(off, n, line, false); stop {
+			return end, err
+		}
+	}
+	// Look for data after the zeros: the first non-zero byte (passed on)
+	// and the last one (the end of the data).
+	pos := end // offset of rest[0]
+	var (
+		first     int64 = -1
+		firstData []byte
+	)
+	scan := func(b []byte) {
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] != 0 {
+				end = pos + int64(i) + 1
+				break
+			}
+		}
+		if first < 0 {
+			if i := slices.IndexFunc(b, func(c byte) bool { return c != 0 }); i >= 0 {
+				first = pos + int64(i)
+				firstData = append([]byte(nil), b[i:min(len(b), i+256)]...)
+			}
+		}
+		pos += int64(len(b))
+	}
+	scan(rest)
+	if rerr == nil || errors.Is(rerr, bufio.ErrBufferFull) {
+		buf := make([]byte, 64<<10)
+		for {
+			m, err := br.Read(buf)
+			scan(buf[:m])
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return end, err
+			}
+		}
+	} else if !errors.Is(rerr, io.EOF) {
+		return end, rerr
+	}
+	if first >= 0 {
+		if _, err := call(first, n+1, firstData, false); err != nil {
+			return end, err
+		}
+	}
+	return end, nil
 }
 
 // errStop ends readLines early.
@@ -128,7 +206,7 @@ var errStop = errors.New("stop")
 // scanResult summarises one segment: the valid, chained prefix of its lines
 // and where it ends.
 type scanResult struct {
-	size    int64 // bytes in the file (or read, with a limit)
+	size    int64 // end of the data in the file (or read, with a limit), zero padding left out
 	good    int64 // end of the valid prefix
 	records int   // records in the valid prefix
 	first   head  // first record, when records > 0
@@ -154,7 +232,7 @@ func scanSegment(path string, limit int64, onRecord func(off int64, n int, line 
 	if limit >= 0 {
 		r = io.LimitReader(f, limit)
 	}
-	err = readLines(r, func(off int64, n int, line []byte, complete bool) error {
+	end, err := readLines(r, func(off int64, n int, line []byte, complete bool) error {
 		res.size = off + int64(len(line))
 		if complete {
 			res.size++
@@ -195,6 +273,7 @@ func scanSegment(path string, limit int64, onRecord func(off int64, n int, line 
 	if err != nil {
 		return res, err
 	}
+	res.size = end
 	return res, nil
 }
 
@@ -212,7 +291,7 @@ func readFirst(path string) (h head, ok bool, err error) {
 	}
 	defer f.Close()
 	var lerr error
-	err = readLines(f, func(_ int64, _ int, line []byte, complete bool) error {
+	_, err = readLines(f, func(_ int64, _ int, line []byte, complete bool) error {
 		ok = true
 		if !complete {
 			lerr = errTorn

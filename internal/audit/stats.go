@@ -24,6 +24,9 @@ type Stats struct {
 	Recoveries uint64
 	// Pruned counts segments deleted by retention.
 	Pruned uint64
+	// PreallocatedBytes counts zero-filled bytes written ahead of the
+	// records.
+	PreallocatedBytes uint64
 	// QueueDepth is the number of requests waiting for the writer.
 	QueueDepth int
 	// LastSeq is the seq of the last durable record.
@@ -55,6 +58,7 @@ const (
 type counters struct {
 	appends, failed, batches, fsyncs, bytes atomic.Uint64
 	rotations, recoveries, pruned, lastSeq  atomic.Uint64
+	prealloc                                atomic.Uint64
 	lastCommit, lastAppend                  atomic.Int64
 	unavailable                             atomic.Bool
 }
@@ -70,6 +74,7 @@ func (l *Log) Stats() Stats {
 		Rotations:         l.st.rotations.Load(),
 		Recoveries:        l.st.recoveries.Load(),
 		Pruned:            l.st.pruned.Load(),
+		PreallocatedBytes: l.st.prealloc.Load(),
 		QueueDepth:        len(l.reqs),
 		LastSeq:           l.st.lastSeq.Load(),
 		LastCommitLatency: time.Duration(l.st.lastCommit.Load()),
@@ -111,12 +116,13 @@ type Commit struct {
 
 // Event kinds.
 const (
-	EventRotated     = "rotated"      // a new segment was started
-	EventRecovered   = "recovered"    // Open repaired the end of a segment
-	EventAbandoned   = "abandoned"    // a segment was left with a failed write in it
-	EventWriteFailed = "write_failed" // a repair step failed (the Append error says the rest)
-	EventPruned      = "pruned"       // retention deleted a segment
-	EventPruneFailed = "prune_failed" // retention could not run
+	EventRotated        = "rotated"         // a new segment was started
+	EventRecovered      = "recovered"       // Open repaired the end of a segment
+	EventAbandoned      = "abandoned"       // a segment was left with a failed write in it
+	EventWriteFailed    = "write_failed"    // a repair step failed (the Append error says the rest)
+	EventPreallocFailed = "prealloc_failed" // zero-filling space ahead of the records failed
+	EventPruned         = "pruned"          // retention deleted a segment
+	EventPruneFailed    = "prune_failed"    // retention could not run
 )
 
 // Event is a maintenance event worth a log line.

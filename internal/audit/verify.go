@@ -210,7 +210,7 @@ func readSegmentFile(f *os.File, limit int64, fn func(off int64, n int, line []b
 	if limit >= 0 {
 		r = io.LimitReader(cr, limit)
 	}
-	err := readLines(r, fn)
+	_, err := readLines(r, fn)
 	return cr.n, err
 }
 

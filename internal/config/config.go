@@ -258,8 +258,13 @@ type Key struct {
 type Audit struct {
 	Dir string `yaml:"dir"` // default <stateDir>/audit
 	// SegmentBytes rotates segment files past this size (default 64 MiB).
-	SegmentBytes int64          `yaml:"segmentBytes"`
-	Retention    AuditRetention `yaml:"retention"`
+	SegmentBytes int64 `yaml:"segmentBytes"`
+	// PreallocateBytes is the zero-filled space kept ahead of the records
+	// in the active segment, so that a commit's fdatasync has no
+	// allocation or size change to persist (default 1 MiB; -1 turns it
+	// off, which suits copy-on-write file systems such as btrfs or ZFS).
+	PreallocateBytes int64          `yaml:"preallocateBytes"`
+	Retention        AuditRetention `yaml:"retention"`
 }
 
 // AuditRetention says which closed segments may be deleted. Segments not
@@ -585,6 +590,12 @@ func (c *Config) Validate() error {
 		if t.Plan != "" && !plans[t.Plan] {
 			add("tenants[%d].plan: unknown plan %q", i, t.Plan)
 		}
+	}
+	if c.Audit.SegmentBytes < 0 {
+		add("audit.segmentBytes: must not be negative")
+	}
+	if c.Audit.PreallocateBytes < -1 {
+		add("audit.preallocateBytes: must be -1 (off), 0 (default) or a size in bytes")
 	}
 	if c.Limits.GlobalConcurrency < 0 {
 		add("limits.globalConcurrency: must not be negative")

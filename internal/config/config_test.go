@@ -91,6 +91,8 @@ func TestRejects(t *testing.T) {
 		"validity inverted":     {"tenants: [t]\n", "tenants: [t]\n    notBefore: 2027-01-01T00:00:00Z\n    notAfter: 2026-01-01T00:00:00Z\n"},
 		"bad log level":         {"version: 1", "version: 1\nlogging: {level: loud}"},
 		"two documents":         {"version: 1", "version: 1\n---\nversion: 1"},
+		"negative segment size": {"version: 1", "version: 1\naudit: {segmentBytes: -1}"},
+		"bad preallocation":     {"version: 1", "version: 1\naudit: {preallocateBytes: -2}"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -539,9 +539,9 @@ type failingFile struct {
 	s *failSwitch
 }
 
-func (f failingFile) Write(p []byte) (int, error) {
+func (f failingFile) WriteAt(p []byte, off int64) (int, error) {
 	if f.s.on.Load() {
 		return 0, errors.New("injected EIO")
 	}
-	return f.File.Write(p)
+	return f.File.WriteAt(p, off)
 }
