@@ -5,7 +5,7 @@ import "github.com/stellaops/signer-agent/internal/audit"
 // auditEventKinds are the audit.Event kinds, exported at 0 from the start.
 var auditEventKinds = []string{
 	audit.EventRotated, audit.EventRecovered, audit.EventAbandoned,
-	audit.EventWriteFailed, audit.EventPruned, audit.EventPruneFailed,
+	audit.EventWriteFailed, audit.EventPruned, audit.EventPruneFailed, audit.EventPreallocFailed,
 }
 
 // AuditObserver returns an audit.Observer (for audit.LogConfig.Observer)

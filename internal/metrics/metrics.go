@@ -147,7 +147,7 @@ func newMetrics(now func() time.Time) *Metrics {
 		}),
 		auditEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signer_audit_events_total",
-			Help: "Audit log maintenance events, by kind (rotated/recovered/abandoned/write_failed/pruned/prune_failed).",
+			Help: "Audit log maintenance events, by kind (rotated/recovered/abandoned/write_failed/pruned/prune_failed/prealloc_failed).",
 		}, []string{"kind"}),
 		auditQueue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "signer_audit_queue_depth",

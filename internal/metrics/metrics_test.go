@@ -109,7 +109,7 @@ signer_key_not_after_timestamp_seconds{key_id="tenant-a-2026"} 1781481600
 # HELP signer_audit_failures_total Audit appends that failed: the record is not durable and its request was refused.
 # TYPE signer_audit_failures_total counter
 signer_audit_failures_total 2
-# HELP signer_audit_events_total Audit log maintenance events, by kind (rotated/recovered/abandoned/write_failed/pruned/prune_failed).
+# HELP signer_audit_events_total Audit log maintenance events, by kind (rotated/recovered/abandoned/write_failed/pruned/prune_failed/prealloc_failed).
 # TYPE signer_audit_events_total counter
 signer_audit_events_total{kind="rotated"} 1
 signer_audit_events_total{kind="recovered"} 0
@@ -117,6 +117,7 @@ signer_audit_events_total{kind="abandoned"} 0
 signer_audit_events_total{kind="write_failed"} 0
 signer_audit_events_total{kind="pruned"} 0
 signer_audit_events_total{kind="prune_failed"} 0
+signer_audit_events_total{kind="prealloc_failed"} 0
 # HELP signer_audit_queue_depth Audit appends waiting for the writer.
 # TYPE signer_audit_queue_depth gauge
 signer_audit_queue_depth 7
