@@ -158,7 +158,7 @@ func signingTemplate(withAuth bool) tpm2.TPMTPublic {
 }
 
 // create makes the key in the TPM. For a blob it returns the key file to
-// write; for a persistent key it persists it. Runs under the queue.
+// write; for a persistent key it persists it. Runs on the device's worker.
 func create(ctx context.Context, d *device, u keyURI, auth []byte) (*keyFile, *ecdsa.PublicKey, error) {
 	parentHandle, p, err := d.defaultParent()
 	if err != nil {

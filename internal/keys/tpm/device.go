@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/stellaops/signer-agent/internal/keys"
 )
 
 // srkHandle is where the TCG provisioning guidance puts a persistent
@@ -19,25 +21,40 @@ const srkHandle tpm2.TPMHandle = 0x81000001
 const closeTimeout = 10 * time.Second
 
 // A device is one TPM, a character device or a simulator, shared by every
-// key open on it. Its queue admits one operation (a few TPM commands) at a
-// time; waiting for the queue honours the caller's ctx. A transport failure
-// drops the connection, and the next operation reconnects: objects a key
-// had loaded are then loaded again (their connection generation changed).
+// key open on it. One worker goroutine runs its operations (a few TPM
+// commands each) one at a time, in arrival order; waiting for the worker
+// honours the caller's ctx. Running them on one goroutine means the next
+// operation starts as soon as the last one ends, without handing the TPM
+// from goroutine to goroutine (which, on a busy node, waits for the Go
+// scheduler while the TPM idles). A transport failure drops the
+// connection, and the next operation reconnects: objects a key had loaded
+// are then loaded again (their connection generation changed).
 type device struct {
 	id   string // "device /dev/tpmrm0" or "simulator host:port"
 	path string // character device, or ""
 	sim  string // simulator command address, or ""
 	refs int    // keys using the device; guarded by pool.mu
 
-	// queue holds one token while an operation runs.
-	queue chan struct{}
+	// ops hands operations to the worker; quit stops it (after the last
+	// key released the device).
+	ops   chan *deviceOp
+	quit  chan struct{}
+	start sync.Once
 
-	// Guarded by the queue token.
+	// Owned by the worker.
 	tpm        transport.TPMCloser // nil while disconnected
 	gen        uint64              // connection generation, bumped by connect
 	parents    map[parentID]*parentKey
 	transients map[tpm2.TPMHandle]bool // transient objects and sessions we loaded
 	stale      []tpm2.TPMHandle        // transients of a dropped simulator connection
+}
+
+// deviceOp is one operation for the worker.
+type deviceOp struct {
+	ctx  context.Context
+	m    mode
+	fn   func() error
+	done chan error // buffered: the worker never waits for the caller
 }
 
 // parentID names a parent key: a persistent storage key, or the primary
@@ -74,7 +91,7 @@ func acquire(k keyURI) *device {
 	id := k.deviceID()
 	d := pool.devices[id]
 	if d == nil {
-		d = &device{id: id, path: k.device, sim: k.sim, queue: make(chan struct{}, 1)}
+		d = &device{id: id, path: k.device, sim: k.sim, ops: make(chan *deviceOp), quit: make(chan struct{})}
 		pool.devices[id] = d
 	}
 	d.refs++
@@ -105,6 +122,7 @@ func (d *device) release() {
 		}
 		return nil
 	})
+	close(d.quit)
 }
 
 // mode says how an operation uses the connection.
@@ -122,37 +140,50 @@ const (
 	noConnect
 )
 
-// run runs op with the device connected and to itself. It returns ctx's
-// error as soon as ctx ends, whether op is still waiting for the queue or
-// already running; a running op completes in the background and keeps the
-// queue until it does, so the TPM never sees two interleaved commands.
+// run runs op on the worker, with the device connected and to itself. It
+// returns ctx's error as soon as ctx ends, whether op is still waiting for
+// the worker or already running; a running op completes in the background
+// and keeps the device until it does, so the TPM never sees two
+// interleaved commands. An op whose ctx ended before the worker reached it
+// is not run.
 func (d *device) run(ctx context.Context, m mode, op func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	d.start.Do(func() { go d.work() })
+	o := &deviceOp{ctx: ctx, m: m, fn: op, done: make(chan error, 1)}
 	select {
-	case d.queue <- struct{}{}:
+	case d.ops <- o:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-d.quit:
+		return keys.ErrClosed
 	}
-	if err := ctx.Err(); err != nil {
-		<-d.queue
-		return err
-	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() { <-d.queue }()
-		done <- d.locked(m, op)
-	}()
 	select {
-	case err := <-done:
+	case err := <-o.done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// locked runs op holding the queue token.
+// work is the device's worker goroutine.
+func (d *device) work() {
+	for {
+		select {
+		case o := <-d.ops:
+			if err := o.ctx.Err(); err != nil {
+				o.done <- err
+				continue
+			}
+			o.done <- d.locked(o.m, o.fn)
+		case <-d.quit:
+			return
+		}
+	}
+}
+
+// locked runs op on the worker.
 func (d *device) locked(m mode, op func() error) error {
 	fresh := false
 	if m != noConnect && d.tpm == nil {

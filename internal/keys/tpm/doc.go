@@ -26,8 +26,8 @@
 // AES-128-CFB encrypted. Without one the key has an empty auth value and
 // no DA protection.
 //
-// Keys on one TPM share one connection and a queue that lets one operation
-// at a time talk to the TPM. Waiting honours the caller's ctx
+// Keys on one TPM share one connection and one worker goroutine that runs
+// their operations one at a time, in arrival order (a queue). Waiting honours the caller's ctx
 // (Key.SignContext; Sign waits at most DefaultSignTimeout). Transport
 // failures and TPM warnings wrap keys.ErrBackendUnavailable; the next
 // operation reconnects and loads the key again, so a key recovers when the

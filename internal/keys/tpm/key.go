@@ -40,7 +40,7 @@ type Key struct {
 	closed  bool
 	authErr error // the TPM's refusal of the auth value; see ErrAuthFailed
 
-	// Guarded by the device queue.
+	// Owned by the device's worker.
 	auth    []byte         // nil: empty auth value, password session
 	gen     uint64         // connection generation the fields below belong to
 	loaded  tpm2.TPMHandle // transient handle of the loaded blob, or 0
@@ -157,9 +157,9 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	// The operation may outlive this call (see device.run); it gets its own
 	// copy of the digest.
 	d := append([]byte(nil), digest...)
-	var sig []byte
+	var raw *tpm2.TPMTSignature
 	err := k.dev.run(ctx, retry, func() (err error) {
-		sig, err = k.sign(d)
+		raw, err = k.sign(d)
 		return err
 	})
 	if errors.Is(err, keys.ErrClosed) {
@@ -167,6 +167,12 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tpm key %s: sign: %w", k.name, classify(err))
+	}
+	// Encoding and checking the signature need no TPM: they run here, not
+	// on the device's worker, which can start the next command meanwhile.
+	sig, err := k.derSignature(d, raw)
+	if err != nil {
+		return nil, fmt.Errorf("tpm key %s: sign: %w", k.name, err)
 	}
 	return sig, nil
 }
@@ -210,7 +216,7 @@ func (k *Key) Close() error {
 
 // prepare makes the key usable on the current connection: it loads the
 // blob under its parent, or reads back the persistent key's public area
-// (and checks it is still the key Open found). Runs under the queue.
+// (and checks it is still the key Open found). Runs on the device's worker.
 func (k *Key) prepare() error {
 	d := k.dev
 	if k.freed {
@@ -269,7 +275,7 @@ func (k *Key) prepare() error {
 	return nil
 }
 
-// load loads the blob under the parent id. Runs under the queue.
+// load loads the blob under the parent id. Runs on the device's worker.
 func (k *Key) load(id parentID) (*tpm2.LoadResponse, error) {
 	p, err := k.dev.parent(id)
 	if err != nil {
@@ -323,8 +329,8 @@ func (k *Key) session() (tpm2.Session, error) {
 }
 
 // sign signs digest on the TPM, loading the key again once if the TPM
-// lost it. Runs under the queue.
-func (k *Key) sign(digest []byte) ([]byte, error) {
+// lost it. Runs on the device's worker.
+func (k *Key) sign(digest []byte) (*tpm2.TPMTSignature, error) {
 	// Signatures queued behind the one the TPM refused do not try again.
 	k.mu.Lock()
 	authErr := k.authErr
@@ -335,7 +341,7 @@ func (k *Key) sign(digest []byte) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		sig, err := k.trySign(digest)
 		if err == nil {
-			return k.derSignature(digest, sig)
+			return sig, nil
 		}
 		if isTransport(err) || errors.Is(err, keys.ErrClosed) {
 			return nil, err
@@ -383,7 +389,7 @@ func (k *Key) trySign(digest []byte) (*tpm2.TPMTSignature, error) {
 	return &rsp.Signature, nil
 }
 
-// dropSession flushes the key's HMAC session. Runs under the queue.
+// dropSession flushes the key's HMAC session. Runs on the device's worker.
 func (k *Key) dropSession() {
 	if k.sess != nil {
 		k.dev.flush(k.sess.Handle())
@@ -391,7 +397,7 @@ func (k *Key) dropSession() {
 	}
 }
 
-// dropLoaded flushes the loaded blob. Runs under the queue.
+// dropLoaded flushes the loaded blob. Runs on the device's worker.
 func (k *Key) dropLoaded() {
 	if k.loaded != 0 {
 		k.dev.flush(k.loaded)

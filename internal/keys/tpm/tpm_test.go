@@ -345,12 +345,19 @@ func TestDeadline(t *testing.T) {
 	digest := sha256.Sum256([]byte("deadline"))
 
 	t.Run("queue busy", func(t *testing.T) {
-		k.dev.queue <- struct{}{} // another operation holds the TPM
+		// Another operation holds the TPM.
+		started, release := make(chan struct{}), make(chan struct{})
+		go k.dev.run(context.Background(), noConnect, func() error {
+			close(started)
+			<-release
+			return nil
+		})
+		<-started
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
 		_, err := k.SignContext(ctx, digest[:], crypto.SHA256)
-		<-k.dev.queue
+		close(release)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("SignContext while the queue is busy: got %v, want context.DeadlineExceeded", err)
 		}

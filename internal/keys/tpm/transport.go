@@ -94,7 +94,9 @@ func (s *simTransport) Send(cmd []byte) ([]byte, error) {
 	}
 }
 
-// exchange sends one command and reads its response.
+// exchange sends one command and reads its response. The response is read
+// into one buffer (swtpm writes it at once, so one read usually gets it
+// all) and its header's size says when it is complete.
 func (s *simTransport) exchange(cmd []byte) ([]byte, error) {
 	fail := func(err error) ([]byte, error) {
 		return nil, &transportError{op: "TPM simulator " + s.addr, err: err}
@@ -105,23 +107,32 @@ func (s *simTransport) exchange(cmd []byte) ([]byte, error) {
 	if _, err := s.conn.Write(cmd); err != nil {
 		return fail(err)
 	}
-	var hdr [10]byte // tag, size, response code
-	if _, err := io.ReadFull(s.conn, hdr[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = errors.New("connection closed")
+	const hdrLen = 10 // tag, size, response code
+	buf := make([]byte, 4096)
+	n, size := 0, 0
+	for n < hdrLen || n < size {
+		if n == len(buf) {
+			buf = append(buf, make([]byte, size-len(buf))...)
 		}
-		return fail(err)
+		m, err := s.conn.Read(buf[n:])
+		n += m
+		if n >= hdrLen && size == 0 {
+			size = int(binary.BigEndian.Uint32(buf[2:6]))
+			if size < hdrLen || size > maxResponse {
+				return fail(fmt.Errorf("response size %d out of range", size))
+			}
+		}
+		if err != nil && (n < hdrLen || n < size) {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("connection closed")
+			}
+			return fail(err)
+		}
 	}
-	size := binary.BigEndian.Uint32(hdr[2:6])
-	if size < uint32(len(hdr)) || size > maxResponse {
-		return fail(fmt.Errorf("response size %d out of range", size))
+	if n > size {
+		return fail(fmt.Errorf("%d bytes after the %d-byte response", n-size, size))
 	}
-	rsp := make([]byte, size)
-	copy(rsp, hdr[:])
-	if _, err := io.ReadFull(s.conn, rsp[len(hdr):]); err != nil {
-		return fail(err)
-	}
-	return rsp, nil
+	return buf[:size], nil
 }
 
 // Close implements transport.TPMCloser.
