@@ -91,4 +91,3 @@ func TestSimTransportFraming(t *testing.T) {
 		})
 	}
 }
-
