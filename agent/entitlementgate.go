@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
 )
@@ -40,15 +39,15 @@ func (a *Agent) entitlementFor(cfg *config.Config, prev *snapshot) (*entitlement
 	if prev != nil && prev.ent != nil && reflect.DeepEqual(prev.cfg.Entitlement, cfg.Entitlement) && bytes.Equal(prev.entKeys, keysPEM) {
 		return prev.ent, keysPEM, nil
 	}
-	var keys []crypto.PublicKey
+	var licensing []crypto.PublicKey
 	if keysPEM != nil {
 		var err error
-		if keys, err = parsePublicKeys(keysPEM); err != nil {
+		if licensing, err = keys.ParsePublicKeysPEM(keysPEM); err != nil {
 			return nil, nil, fmt.Errorf("entitlement.licensingKeysFile: %w", err)
 		}
 	}
 	c, err := entitlement.New(entitlement.Config{
-		LicensingKeys: keys, Issuer: en.Issuer, IntrospectionURL: en.IntrospectionURL,
+		LicensingKeys: licensing, Issuer: en.Issuer, IntrospectionURL: en.IntrospectionURL,
 		HTTPClient: &http.Client{}, Timeout: en.Timeout, Retries: en.Retries,
 		CacheTTL: en.CacheTTL, Grace: en.Grace, Now: a.now,
 	})
@@ -175,26 +174,3 @@ func (a *Agent) handleBypass(w http.ResponseWriter, rc *requestContext) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// parsePublicKeys reads every PUBLIC KEY block of a PEM file.
-func parsePublicKeys(b []byte) ([]crypto.PublicKey, error) {
-	var out []crypto.PublicKey
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "PUBLIC KEY" {
-			continue
-		}
-		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parse public key: %w", err)
-		}
-		out = append(out, k)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM PUBLIC KEY block")
-	}
-	return out, nil
-}

@@ -153,3 +153,48 @@ func MarshalPublicKeyPEM(pub crypto.PublicKey) ([]byte, error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: pemPublicKey, Bytes: der}), nil
 }
+
+// ErrNoPublicKey is returned by ParsePublicKeysPEM for data without a
+// public key block.
+var ErrNoPublicKey = errors.New("no PEM public key block")
+
+// ParsePublicKeysPEM parses the public keys of a trust-root PEM file, in
+// order: "PUBLIC KEY" (PKIX), "RSA PUBLIC KEY" (PKCS#1) and the subject key
+// of "CERTIFICATE" blocks. Other blocks and text around them are ignored,
+// but a private key block is refused: trust roots hold public keys only.
+// Callers check the key types they accept.
+func ParsePublicKeysPEM(data []byte) ([]crypto.PublicKey, error) {
+	var out []crypto.PublicKey
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		var pub crypto.PublicKey
+		var err error
+		switch {
+		case b.Type == pemPublicKey:
+			pub, err = x509.ParsePKIXPublicKey(b.Bytes)
+		case b.Type == "RSA PUBLIC KEY":
+			pub, err = x509.ParsePKCS1PublicKey(b.Bytes)
+		case b.Type == "CERTIFICATE":
+			var cert *x509.Certificate
+			if cert, err = x509.ParseCertificate(b.Bytes); err == nil {
+				pub = cert.PublicKey
+			}
+		case strings.Contains(b.Type, "PRIVATE KEY"):
+			return nil, fmt.Errorf("a %q block: trust roots must hold public keys only", b.Type)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%q block: %w", b.Type, err)
+		}
+		out = append(out, pub)
+	}
+	if len(out) == 0 {
+		return nil, ErrNoPublicKey
+	}
+	return out, nil
+}

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"strings"
 
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/stellaops/signer-agent/internal/keys"
 )
 
 // ErrNoKeys is returned by LoadKeys when the paths hold no public key.
@@ -86,42 +87,20 @@ func LoadKeys(paths ...string) ([]crypto.PublicKey, error) {
 	return out, nil
 }
 
+// parsePublicKeysPEM parses a trust-root PEM file (keys.ParsePublicKeysPEM)
+// and checks that each key is of a type release signatures use.
 func parsePublicKeysPEM(data []byte) ([]crypto.PublicKey, error) {
-	var out []crypto.PublicKey
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		var pub crypto.PublicKey
-		var err error
-		switch {
-		case b.Type == "PUBLIC KEY":
-			pub, err = x509.ParsePKIXPublicKey(b.Bytes)
-		case b.Type == "RSA PUBLIC KEY":
-			pub, err = x509.ParsePKCS1PublicKey(b.Bytes)
-		case b.Type == "CERTIFICATE":
-			var cert *x509.Certificate
-			cert, err = x509.ParseCertificate(b.Bytes)
-			if err == nil {
-				pub = cert.PublicKey
-			}
-		case strings.Contains(b.Type, "PRIVATE KEY"):
-			return nil, fmt.Errorf("a %q block: release trust roots must hold public keys only", b.Type)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%q block: %w", b.Type, err)
-		}
+	out, err := keys.ParsePublicKeysPEM(data)
+	if errors.Is(err, keys.ErrNoPublicKey) {
+		return nil, ErrNoKeys
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, pub := range out {
 		if err := checkKeyType(pub); err != nil {
 			return nil, err
 		}
-		out = append(out, pub)
-	}
-	if len(out) == 0 {
-		return nil, ErrNoKeys
 	}
 	return out, nil
 }
