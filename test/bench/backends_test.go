@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"path/filepath"
-	"sort"
 	"testing"
 	"time"
 
@@ -56,7 +55,7 @@ func BenchmarkAgentSignSoftHSM(b *testing.B) {
 	})
 }
 
-// p50 reports the median of sequential operations as a custom metric.
+// p50 runs op sequentially and reports its latency percentiles.
 func p50(b *testing.B, op func() error) {
 	d := make([]time.Duration, 0, b.N)
 	for i := 0; i < b.N; i++ {
@@ -66,8 +65,7 @@ func p50(b *testing.B, op func() error) {
 		}
 		d = append(d, time.Since(t))
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	b.ReportMetric(float64(d[len(d)/2].Microseconds()), "p50-µs")
+	reportLatency(b, d)
 }
 
 // tpmKey creates a key on a fresh swtpm and opens it.
@@ -118,18 +116,8 @@ func BenchmarkAgentSignTPM16(b *testing.B) {
 }
 
 func BenchmarkTPMRawSign(b *testing.B) {
-	sim := harness.StartSWTPM(b)
-	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(b.TempDir(), "k.tpmkey")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	k, err := tpm.Open(context.Background(), uri)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer k.Close()
+	cs := tpmKey(b)
 	d := sha256.Sum256([]byte("statement bytes"))
-	cs := k.(keys.ContextSigner)
 	b.ResetTimer()
 	p50(b, func() error {
 		_, err := cs.SignContext(context.Background(), d[:], cryptoSHA256)
@@ -138,13 +126,7 @@ func BenchmarkTPMRawSign(b *testing.B) {
 }
 
 func BenchmarkAgentSignTPM(b *testing.B) {
-	sim := harness.StartSWTPM(b)
-	dir := harness.ShortTempDir(b)
-	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: harness.WithDefaultKey("tpm", uri)})
+	h := tpmAgent(b)
 	req := request(1024)
 	b.ResetTimer()
 	p50(b, func() error {
