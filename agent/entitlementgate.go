@@ -173,4 +173,3 @@ func (a *Agent) handleBypass(w http.ResponseWriter, rc *requestContext) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
-
