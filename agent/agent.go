@@ -62,6 +62,7 @@ type Agent struct {
 	log     *zap.Logger
 	path    string
 	auditor audit.Auditor
+	journal *audit.JournalForwarder // nil unless audit.journal is on
 	opener  *keys.Opener
 	notify  func(string)
 	now     func() time.Time
@@ -130,7 +131,14 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	applyRevocations(ks, rev)
-	if a.auditor == nil {
+	openedAudit := a.auditor == nil
+	if openedAudit {
+		var fwd audit.Forwarder
+		if cfg.Audit.Journal {
+			a.journal = audit.NewJournalForwarder(0)
+			fwd = a.journal
+			a.metrics.SetAuditJournal(a.journal.Stats)
+		}
 		j, err := audit.Open(audit.LogConfig{
 			Dir:              cfg.Audit.Dir,
 			SegmentBytes:     cfg.Audit.SegmentBytes,
@@ -139,8 +147,9 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 				MaxAge: cfg.Audit.Retention.MaxAge, MaxBytes: cfg.Audit.Retention.MaxBytes,
 				DeleteUnexported: cfg.Audit.Retention.DeleteUnexported,
 			},
-			Now:      a.now,
-			Observer: a.metrics.AuditObserver(),
+			Now:       a.now,
+			Observer:  a.metrics.AuditObserver(),
+			Forwarder: fwd,
 		})
 		if err == nil {
 			err = a.seedQuotas(cfg.Audit.Dir)
@@ -153,6 +162,9 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 				_ = e.key.Close()
 			}
 			_ = v.Close()
+			if a.journal != nil {
+				_ = a.journal.Close()
+			}
 			return nil, err
 		}
 		a.auditor = j
@@ -172,6 +184,9 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 			_ = e.key.Close()
 		}
 		_ = v.Close()
+		if openedAudit {
+			a.closeAudit()
+		}
 		return nil, err
 	}
 	snap := newSnapshot(cfg, v, ks)
@@ -324,6 +339,9 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 			a.log.Warn("audit log flushes with blocking fdatasync", zap.String("reason", st.SyncFallback))
 		}
 	}
+	if a.journal != nil && !audit.JournalAvailable() {
+		a.log.Warn("audit.journal is on but journald's socket is not there; records are counted as failed until it is")
+	}
 
 	var serveErr error
 	select {
@@ -358,8 +376,17 @@ func (a *Agent) close() {
 	s.retire()
 	<-s.done
 	s.closeKeys(nil)
+	a.closeAudit()
+}
+
+// closeAudit closes the audit log, then the journal forwarder (which sends
+// what the log's last commits queued).
+func (a *Agent) closeAudit() {
 	if err := a.auditor.Close(); err != nil {
 		a.log.Error("closing audit log", zap.Error(err))
+	}
+	if a.journal != nil {
+		_ = a.journal.Close()
 	}
 }
 

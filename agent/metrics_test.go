@@ -2,11 +2,16 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -71,5 +76,50 @@ func TestTraceparentPropagated(t *testing.T) {
 	}
 	if _, err := h.Client.SignDSSE(context.Background(), signRequest()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With audit.journal on, every durable record goes to the forwarder: where
+// no journald listens (CI), each send fails and is counted, and signing is
+// unaffected.
+func TestAuditJournalWiring(t *testing.T) {
+	if _, err := os.Stat("/run/systemd/journal/socket"); err == nil {
+		t.Logf("!!! SKIPPING: a real journald listens here and the test would write to it (internal/audit covers the protocol)")
+		t.Skip("journald present")
+	}
+	h := harness.StartAgent(t, harness.Options{FileAudit: true, EditConfig: func(c string) string {
+		return strings.Replace(c, "logging:", "audit:\n  journal: true\nlogging:", 1)
+	}})
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := h.Client.SignDSSE(ctx, signRequest()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every durable record (the three signatures, and a denial when the
+	// client had to learn the DPoP nonce) goes to the forwarder, which is
+	// asynchronous: wait for all of them.
+	n := 0
+	if err := audit.Query(filepath.Join(h.Dir, "audit"), audit.Filter{}, func(audit.Record) error { n++; return nil }); err != nil || n < 3 {
+		t.Fatalf("%d records in the audit log: %v", n, err)
+	}
+	want := fmt.Sprintf(`signer_audit_journal_entries_total{result="failed"} %d`, n)
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, "http://signer-agent"+proto.PathAdminMetrics, nil)
+		resp, err := harness.HTTPClient(h.AdminSock).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if body = string(b); strings.Contains(body, want) {
+			break
+		}
+	}
+	for _, w := range []string{want, `signer_audit_journal_entries_total{result="sent"} 0`, `signer_audit_journal_entries_total{result="dropped"} 0`} {
+		if !strings.Contains(body, w) {
+			t.Errorf("metrics lack %s", w)
+		}
 	}
 }

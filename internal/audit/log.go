@@ -82,6 +82,9 @@ type LogConfig struct {
 	BlockingSync bool
 	// Observer, when set, is told about commits and maintenance events.
 	Observer Observer
+	// Forwarder, when set, gets the lines of every commit once they are
+	// durable (JournalForwarder ships them to the systemd journal).
+	Forwarder Forwarder
 }
 
 // Retention says which closed segments Prune may delete. Segments are only
@@ -485,6 +488,9 @@ func (l *Log) commit(reqs []*request) error {
 		l.st.unavailable.Store(false)
 		for _, r := range reqs[i:j] {
 			r.err <- nil
+		}
+		if l.cfg.Forwarder != nil {
+			l.cfg.Forwarder.Forward(buf)
 		}
 		i = j
 	}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -46,8 +47,12 @@ func TestPreallocation(t *testing.T) {
 	if recs := all(t, dir); len(recs) != n {
 		t.Fatalf("live query: %d records, want %d", len(recs), n)
 	}
-	// Past half a step, the next commit adds a step.
+	// Past half a step, the next commit adds a step (after its
+	// acknowledgements: a flush request waits for it).
 	appendN(t, l, n, 4)
+	if err := l.control(context.Background(), opFlush); err != nil {
+		t.Fatal(err)
+	}
 	if got := fileSize(t, seg); got != 2*step {
 		t.Fatalf("segment is %d bytes, want %d after crossing half a step", got, 2*step)
 	}

@@ -263,8 +263,11 @@ type Audit struct {
 	// in the active segment, so that a commit's fdatasync has no
 	// allocation or size change to persist (default 1 MiB; -1 turns it
 	// off, which suits copy-on-write file systems such as btrfs or ZFS).
-	PreallocateBytes int64          `yaml:"preallocateBytes"`
-	Retention        AuditRetention `yaml:"retention"`
+	PreallocateBytes int64 `yaml:"preallocateBytes"`
+	// Journal also sends every durable record to the systemd journal
+	// (best effort, asynchronous; the log stays the record). Read at start.
+	Journal   bool           `yaml:"journal"`
+	Retention AuditRetention `yaml:"retention"`
 }
 
 // AuditRetention says which closed segments may be deleted. Segments not

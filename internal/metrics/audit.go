@@ -1,6 +1,12 @@
 package metrics
 
-import "github.com/stellaops/signer-agent/internal/audit"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stellaops/signer-agent/internal/audit"
+)
 
 // auditEventKinds are the audit.Event kinds, exported at 0 from the start.
 var auditEventKinds = []string{
@@ -44,4 +50,42 @@ func (o auditObserver) Event(e audit.Event) {
 		return
 	}
 	add(o.m.auditEvents, orNone(e.Kind))
+}
+
+// journalDesc is signer_audit_journal_entries_total{result}.
+var journalDesc = prometheus.NewDesc("signer_audit_journal_entries_total",
+	"Audit records forwarded to the systemd journal, by result (sent/dropped/failed); present when audit.journal is on.",
+	[]string{"result"}, nil)
+
+// journalCollector reads a JournalForwarder's counters at scrape time.
+type journalCollector struct {
+	stats atomic.Pointer[func() audit.JournalStats]
+}
+
+func (c *journalCollector) Describe(ch chan<- *prometheus.Desc) { ch <- journalDesc }
+
+func (c *journalCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.stats.Load()
+	if f == nil {
+		return
+	}
+	st := (*f)()
+	for _, v := range []struct {
+		result string
+		n      uint64
+	}{{"sent", st.Sent}, {"dropped", st.Dropped}, {"failed", st.Failed}} {
+		ch <- prometheus.MustNewConstMetric(journalDesc, prometheus.CounterValue, float64(v.n), v.result)
+	}
+}
+
+// SetAuditJournal exports the journal forwarder's counters (nil stops).
+func (m *Metrics) SetAuditJournal(stats func() audit.JournalStats) {
+	if m == nil {
+		return
+	}
+	if stats == nil {
+		m.journal.stats.Store(nil)
+		return
+	}
+	m.journal.stats.Store(&stats)
 }

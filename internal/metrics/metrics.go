@@ -75,6 +75,7 @@ type Metrics struct {
 	auditFailures   prometheus.Counter
 	auditEvents     *prometheus.CounterVec
 	auditQueue      prometheus.Gauge
+	journal         *journalCollector
 	ready           prometheus.Gauge
 	bypass          prometheus.Gauge
 
@@ -149,6 +150,7 @@ func newMetrics(now func() time.Time) *Metrics {
 			Name: "signer_audit_events_total",
 			Help: "Audit log maintenance events, by kind (rotated/recovered/abandoned/write_failed/pruned/prune_failed/prealloc_failed).",
 		}, []string{"kind"}),
+		journal: &journalCollector{},
 		auditQueue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "signer_audit_queue_depth",
 			Help: "Audit appends waiting for the writer.",
@@ -167,7 +169,7 @@ func newMetrics(now func() time.Time) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestDuration, m.gateDuration, m.signDuration, m.signatures,
 		m.poe, m.quotaHits, m.release, m.fallback, m.keys,
-		m.auditDuration, m.auditBatch, m.auditFailures, m.auditEvents, m.auditQueue,
+		m.auditDuration, m.auditBatch, m.auditFailures, m.auditEvents, m.auditQueue, m.journal,
 		m.ready, m.bypass,
 	)
 	// Series whose first increment alerts watch for start at 0: a
