@@ -45,11 +45,15 @@ func (l *Log) recover() error {
 	}
 	last := len(segs) - 1
 	appendable := true
+	var lastGood int64 // where the last segment's records end
 	for i := last; i >= 0; i-- {
 		s := segs[i]
 		res, err := scanSegment(s.path, -1, nil)
 		if err != nil {
 			return err
+		}
+		if i == last {
+			lastGood = res.good
 		}
 		tip := res.last
 		// res.size is where the data ends: zero-filled space after it
@@ -86,13 +90,12 @@ func (l *Log) recover() error {
 	}
 	fi, err := f.Stat()
 	if err == nil {
-		// The records end where the data ends (a torn write was cut off
+		// The records end at lastGood (a torn write after them was cut off
 		// above); zero-filled space after them is used as it is.
-		var res scanResult
-		if res, err = scanSegment(segs[last].path, -1, nil); err == nil && res.good != res.size {
-			err = fmt.Errorf("segment %s still ends in an incomplete write", segs[last].name)
+		l.off, l.alloc = lastGood, fi.Size()
+		if l.alloc < l.off {
+			err = fmt.Errorf("segment %s is shorter than its records", segs[last].name)
 		}
-		l.off, l.alloc = res.good, fi.Size()
 	}
 	if err != nil {
 		f.Close()
