@@ -108,29 +108,29 @@ func (s *simTransport) exchange(cmd []byte) ([]byte, error) {
 		return fail(err)
 	}
 	const hdrLen = 10 // tag, size, response code
+	closed := func(err error) ([]byte, error) {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("connection closed")
+		}
+		return fail(err)
+	}
 	buf := make([]byte, 4096)
-	n, size := 0, 0
-	for n < hdrLen || n < size {
-		if n == len(buf) {
-			buf = append(buf, make([]byte, size-len(buf))...)
-		}
-		m, err := s.conn.Read(buf[n:])
-		n += m
-		if n >= hdrLen && size == 0 {
-			size = int(binary.BigEndian.Uint32(buf[2:6]))
-			if size < hdrLen || size > maxResponse {
-				return fail(fmt.Errorf("response size %d out of range", size))
-			}
-		}
-		if err != nil && (n < hdrLen || n < size) {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("connection closed")
-			}
-			return fail(err)
-		}
+	n, err := io.ReadAtLeast(s.conn, buf, hdrLen)
+	if err != nil {
+		return closed(err)
+	}
+	size := int(binary.BigEndian.Uint32(buf[2:6]))
+	if size < hdrLen || size > maxResponse {
+		return fail(fmt.Errorf("response size %d out of range", size))
 	}
 	if n > size {
 		return fail(fmt.Errorf("%d bytes after the %d-byte response", n-size, size))
+	}
+	if size > len(buf) {
+		buf = append(buf, make([]byte, size-len(buf))...)
+	}
+	if _, err := io.ReadFull(s.conn, buf[n:size]); err != nil {
+		return closed(err)
 	}
 	return buf[:size], nil
 }
