@@ -531,8 +531,6 @@ func (l *Log) write(buf []byte) error {
 	_, err := l.f.WriteAt(buf, l.off)
 	if err == nil {
 		l.alloc = max(l.alloc, l.off+int64(len(buf)))
-	}
-	if err == nil {
 		l.st.fsyncs.Add(1)
 		err = l.f.Sync()
 	}
@@ -544,20 +542,30 @@ func (l *Log) write(buf []byte) error {
 	return fmt.Errorf("%w: write %s: %w", ErrUnavailable, segmentName(l.num), err)
 }
 
-// repair cuts a failed write off the active segment. The fdatasync after
-// the truncation is best effort: if it fails, the next commit's fdatasync
-// persists the new size with the new records, and a crash before that
-// leaves at most one write's worth of unacknowledged bytes, which Open cuts.
+// repair cuts a failed write off the active segment.
 func (l *Log) repair() {
+	if l.cut() {
+		l.broken = false
+	}
+}
+
+// cut truncates the active segment to the last durable record (a failed
+// write, or zero-filled space, goes) and reports whether it could. The
+// fdatasync after the truncation is best effort: if it fails, the next
+// commit's fdatasync persists the new size with the new records, and a
+// crash before that leaves at most one write's worth of unacknowledged
+// bytes, which Open cuts, or zero-filled space, which readers skip.
+func (l *Log) cut() bool {
 	if err := l.f.Truncate(l.off); err != nil {
 		l.obs.Event(Event{Kind: EventWriteFailed, Segment: segmentName(l.num), Err: err})
-		return
+		return false
 	}
-	l.broken, l.alloc = false, l.off
+	l.alloc = l.off
 	l.st.fsyncs.Add(1)
 	if err := l.f.Sync(); err != nil {
 		l.obs.Event(Event{Kind: EventWriteFailed, Segment: segmentName(l.num), Err: err})
 	}
+	return true
 }
 
 // ready makes sure there is an active segment whose end is the last
@@ -687,19 +695,9 @@ func (l *Log) preallocate() {
 // depend on it: a segment that keeps its zeros (trim failed, or a crash)
 // reads the same.
 func (l *Log) trim() {
-	if l.alloc <= l.off || l.broken {
-		return
+	if l.alloc > l.off && !l.broken {
+		l.cut()
 	}
-	err := l.f.Truncate(l.off)
-	if err == nil {
-		l.st.fsyncs.Add(1)
-		err = l.f.Sync()
-	}
-	if err != nil {
-		l.obs.Event(Event{Kind: EventWriteFailed, Segment: segmentName(l.num), Err: err})
-		return
-	}
-	l.alloc = l.off
 }
 
 func (l *Log) wrap(f *os.File) File {
