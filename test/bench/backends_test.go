@@ -55,8 +55,9 @@ func BenchmarkAgentSignSoftHSM(b *testing.B) {
 	})
 }
 
-// p50 runs op sequentially and reports its latency percentiles.
-func p50(b *testing.B, op func() error) {
+// sequentialTimed runs op b.N times, one after the other, and reports its
+// latency percentiles (the sequential counterpart of parallel16Timed).
+func sequentialTimed(b *testing.B, op func() error) {
 	d := make([]time.Duration, 0, b.N)
 	for i := 0; i < b.N; i++ {
 		t := time.Now()
@@ -68,8 +69,9 @@ func p50(b *testing.B, op func() error) {
 	reportLatency(b, d)
 }
 
-// tpmKey creates a key on a fresh swtpm and opens it.
-func tpmKey(b *testing.B) keys.ContextSigner {
+// tpmRawSign creates a key on a fresh swtpm and returns one raw TPM2_Sign
+// through the binding.
+func tpmRawSign(b *testing.B) func() error {
 	sim := harness.StartSWTPM(b)
 	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(b.TempDir(), "k.tpmkey")})
 	if err != nil {
@@ -80,59 +82,53 @@ func tpmKey(b *testing.B) keys.ContextSigner {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { k.Close() })
-	return k.(keys.ContextSigner)
+	cs := k.(keys.ContextSigner)
+	d := sha256.Sum256([]byte("statement bytes"))
+	return func() error {
+		_, err := cs.SignContext(context.Background(), d[:], cryptoSHA256)
+		return err
+	}
 }
 
-// tpmAgent starts an agent whose dev tenant signs with a key on a fresh
-// swtpm.
-func tpmAgent(b *testing.B) *harness.Agent {
+// tpmAgentSign starts an agent whose dev tenant signs with a key on a fresh
+// swtpm and returns one sign request through it.
+func tpmAgentSign(b *testing.B) func() error {
 	sim := harness.StartSWTPM(b)
 	dir := harness.ShortTempDir(b)
 	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: harness.WithDefaultKey("tpm", uri)})
+	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: harness.WithDefaultKey("tpm", uri)})
+	req := request(1024)
+	return func() error {
+		_, err := h.Client.SignDSSE(context.Background(), req)
+		return err
+	}
 }
 
 func BenchmarkTPMRawSign16(b *testing.B) {
-	cs := tpmKey(b)
-	d := sha256.Sum256([]byte("statement bytes"))
+	op := tpmRawSign(b)
 	b.ResetTimer()
-	parallel16Timed(b, func() error {
-		_, err := cs.SignContext(context.Background(), d[:], cryptoSHA256)
-		return err
-	})
+	parallel16Timed(b, op)
 }
 
 func BenchmarkAgentSignTPM16(b *testing.B) {
-	h := tpmAgent(b)
-	req := request(1024)
+	op := tpmAgentSign(b)
 	b.ResetTimer()
-	parallel16Timed(b, func() error {
-		_, err := h.Client.SignDSSE(context.Background(), req)
-		return err
-	})
+	parallel16Timed(b, op)
 }
 
 func BenchmarkTPMRawSign(b *testing.B) {
-	cs := tpmKey(b)
-	d := sha256.Sum256([]byte("statement bytes"))
+	op := tpmRawSign(b)
 	b.ResetTimer()
-	p50(b, func() error {
-		_, err := cs.SignContext(context.Background(), d[:], cryptoSHA256)
-		return err
-	})
+	sequentialTimed(b, op)
 }
 
 func BenchmarkAgentSignTPM(b *testing.B) {
-	h := tpmAgent(b)
-	req := request(1024)
+	op := tpmAgentSign(b)
 	b.ResetTimer()
-	p50(b, func() error {
-		_, err := h.Client.SignDSSE(context.Background(), req)
-		return err
-	})
+	sequentialTimed(b, op)
 }
 
 const cryptoSHA256 = crypto.SHA256
