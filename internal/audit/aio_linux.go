@@ -3,7 +3,6 @@
 package audit
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -121,14 +120,11 @@ func (s *asyncSyncer) fdatasync(fd uintptr) error {
 	}
 	// From here on the kernel owns cb until the completion is reaped: a
 	// failure to wait is not a reason to submit again.
+	// An eventfd read returns once the counter is non-zero (and resets
+	// it): the completion is there to reap.
 	var buf [8]byte
-	for {
-		if _, err := s.ev.Read(buf[:]); err != nil {
-			return s.poison(fmt.Errorf("%w: wait for the flush: %w", errAIOUnusable, err))
-		}
-		if binary.NativeEndian.Uint64(buf[:]) > 0 {
-			break
-		}
+	if _, err := s.ev.Read(buf[:]); err != nil {
+		return s.poison(fmt.Errorf("%w: wait for the flush: %w", errAIOUnusable, err))
 	}
 	var ev ioEvent
 	for {
