@@ -89,6 +89,9 @@ func TestOpenErrors(t *testing.T) {
 	h := newSoftHSM(t)
 	h.initToken(t, "errors")
 	uri := h.generate(t, "errors", "k", elliptic.P256())
+	// SPEC §8 allows ECDSA P-256/P-384 and Ed25519 signing keys; an RSA
+	// key on the token is refused at Open, not at the first signature.
+	generateRSA(t, "errors", "rsa")
 	dir := t.TempDir()
 	notLib := filepath.Join(dir, "not-a-module.so")
 	writeFile(t, notLib, "\x7fELF? no")
@@ -118,6 +121,8 @@ func TestOpenErrors(t *testing.T) {
 			[]error{pkcs11.ErrTokenNotFound, keys.ErrBackendUnavailable}, `token="absent"`},
 		{"missing key", "pkcs11:token=errors;object=absent?" + good,
 			[]error{pkcs11.ErrKeyNotFound}, "no private key"},
+		{"RSA key", "pkcs11:token=errors;object=rsa?" + good,
+			[]error{keys.ErrUnsupportedKey}, "not an EC key"},
 		{"wrong id", "pkcs11:token=errors;object=k;id=%FF?" + good,
 			[]error{pkcs11.ErrKeyNotFound}, "no private key"},
 		{"relative module path", query("module-path=lib/softhsm2.so&pin-source=file:" + wrongFile),

@@ -121,6 +121,60 @@ func finalizeBehindBack(tb testing.TB) {
 	}
 }
 
+// generateRSA makes an RSA-2048 key pair labelled object on token through
+// the module directly (GenerateKey makes EC keys only), as another tool
+// would have provisioned it.
+func generateRSA(tb testing.TB, token, object string) {
+	tb.Helper()
+	ctx := p11.New(softhsmModule)
+	if ctx == nil {
+		tb.Fatal("cannot load the SoftHSM2 module")
+	}
+	defer ctx.Destroy()
+	if err := ctx.Initialize(); err != nil {
+		tb.Fatalf("C_Initialize: %v", err)
+	}
+	defer ctx.Finalize()
+	slots, err := ctx.GetSlotList(true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, slot := range slots {
+		info, err := ctx.GetTokenInfo(slot)
+		if err != nil || info.Label != token {
+			continue
+		}
+		s, err := ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer ctx.CloseSession(s)
+		if err := ctx.Login(s, p11.CKU_USER, userPIN); err != nil {
+			tb.Fatal(err)
+		}
+		_, _, err = ctx.GenerateKeyPair(s, []*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)},
+			[]*p11.Attribute{
+				p11.NewAttribute(p11.CKA_TOKEN, true),
+				p11.NewAttribute(p11.CKA_VERIFY, true),
+				p11.NewAttribute(p11.CKA_MODULUS_BITS, 2048),
+				p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, []byte{1, 0, 1}),
+				p11.NewAttribute(p11.CKA_LABEL, object),
+			},
+			[]*p11.Attribute{
+				p11.NewAttribute(p11.CKA_TOKEN, true),
+				p11.NewAttribute(p11.CKA_PRIVATE, true),
+				p11.NewAttribute(p11.CKA_SENSITIVE, true),
+				p11.NewAttribute(p11.CKA_SIGN, true),
+				p11.NewAttribute(p11.CKA_LABEL, object),
+			})
+		if err != nil {
+			tb.Fatalf("C_GenerateKeyPair (RSA): %v", err)
+		}
+		return
+	}
+	tb.Fatalf("no token %q", token)
+}
+
 // moduleInitialized reports whether the module is initialised in this
 // process (by probing with C_Initialize, and undoing it).
 func moduleInitialized(tb testing.TB) bool {
