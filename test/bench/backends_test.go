@@ -3,7 +3,11 @@ package bench
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,6 +35,57 @@ func BenchmarkSoftHSMRawSign(b *testing.B) {
 	b.ResetTimer()
 	parallel16(b, func(pb *testing.PB) {
 		for pb.Next() {
+			if _, err := keys.SignMessage(context.Background(), k, msg); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// dpopFloor returns the two ECDSA P-256 operations every request costs
+// under DPoP whatever the agent does otherwise: the caller signs its proof
+// and the agent verifies it. Added to a raw signature (the *Floor
+// benchmarks), it bounds what any agent that enforces DPoP can reach on
+// this machine: the callers, the agent and a software token share its
+// cores.
+func dpopFloor(b *testing.B) func() error {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return func() error {
+		d := sha256.Sum256([]byte("dpop proof signing input"))
+		sig, err := ecdsa.SignASN1(rand.Reader, k, d[:])
+		if err != nil {
+			return err
+		}
+		if !ecdsa.VerifyASN1(&k.PublicKey, d[:], sig) {
+			return errors.New("proof does not verify")
+		}
+		return nil
+	}
+}
+
+// BenchmarkSoftHSMFloor is the raw SoftHSM2 signature plus the DPoP floor,
+// 16 callers: the most an agent that enforces DPoP can sign per second
+// through SoftHSM2 here.
+func BenchmarkSoftHSMFloor(b *testing.B) {
+	uri := harness.SoftHSMKey(b, "bench")
+	k, err := (&keys.Opener{PKCS11: (&pkcs11.Opener{}).Open}).Open(context.Background(), uri)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	proof := dpopFloor(b)
+	msg := []byte("statement bytes")
+	b.ResetTimer()
+	parallel16(b, func(pb *testing.PB) {
+		for pb.Next() {
+			if err := proof(); err != nil {
+				b.Error(err)
+				return
+			}
 			if _, err := keys.SignMessage(context.Background(), k, msg); err != nil {
 				b.Error(err)
 				return
@@ -111,6 +166,20 @@ func BenchmarkTPMRawSign16(b *testing.B) {
 	op := tpmRawSign(b)
 	b.ResetTimer()
 	parallel16Timed(b, op)
+}
+
+// BenchmarkTPMFloor16 is the raw TPM2_Sign plus the DPoP floor, 16
+// callers: the p50 an agent that enforces DPoP would have if it did
+// nothing else.
+func BenchmarkTPMFloor16(b *testing.B) {
+	op, proof := tpmRawSign(b), dpopFloor(b)
+	b.ResetTimer()
+	parallel16Timed(b, func() error {
+		if err := proof(); err != nil {
+			return err
+		}
+		return op()
+	})
 }
 
 func BenchmarkAgentSignTPM16(b *testing.B) {

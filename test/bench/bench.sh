@@ -58,6 +58,8 @@ awk '
   function median(x, n,   i, j, t) { for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (x[j]<x[i]) {t=x[i];x[i]=x[j];x[j]=t}; return (n%2)?x[(n+1)/2]:(x[n/2]+x[n/2+1])/2 }
   /^BenchmarkSoftHSMRawSign-/    { hr[++nhr] = $3 }
   /^BenchmarkAgentSignSoftHSM-/  { ha[++nha] = $3 }
+  /^BenchmarkSoftHSMFloor-/      { hf[++nhf] = $3 }
+  /^BenchmarkTPMFloor16-/        { tf[++ntf] = metric("p50-µs") }
   /^BenchmarkAgentSign-/         { fa[++nfa] = $3 }
   /^BenchmarkTPMRawSign16-/      { tr[++ntr] = metric("p50-µs") }
   /^BenchmarkAgentSignTPM16-/    { ta[++nta] = metric("p50-µs") }
@@ -65,8 +67,10 @@ awk '
   /^BenchmarkAgentSignTPM-/      { sa[++nsa] = metric("p50-µs") }
   END {
     printf "issue #5 SoftHSM2: agent / raw throughput = %.2f (target >= 0.80)\n", median(hr, nhr) / median(ha, nha)
+    printf "  upper bound for any agent that enforces DPoP (raw sign + proof sign + proof verify): %.2f of raw\n", median(hr, nhr) / median(hf, nhf)
     printf "SoftHSM2 key / file key, both through the agent: throughput %.2f\n", median(fa, nfa) / median(ha, nha)
     printf "issue #5 swtpm, 16 callers: agent p50 %.0f µs / raw p50 %.0f µs = %.2f (target <= 1.10)\n", median(ta, nta), median(tr, ntr), median(ta, nta) / median(tr, ntr)
+    printf "  floor for any agent that enforces DPoP: p50 %.0f µs / raw = %.2f\n", median(tf, ntf), median(tf, ntf) / median(tr, ntr)
     printf "swtpm, one caller: agent p50 %.0f µs, raw p50 %.0f µs\n", median(sa, nsa), median(sr, nsr)
   }' "$out"
 
