@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -128,10 +127,7 @@ func sequentialTimed(b *testing.B, op func() error) {
 // through the binding.
 func tpmRawSign(b *testing.B) func() error {
 	sim := harness.StartSWTPM(b)
-	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(b.TempDir(), "k.tpmkey")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	uri := sim.CreateKey(b, b.TempDir())
 	k, err := tpm.Open(context.Background(), uri)
 	if err != nil {
 		b.Fatal(err)
@@ -150,10 +146,7 @@ func tpmRawSign(b *testing.B) func() error {
 func tpmAgentSign(b *testing.B) func() error {
 	sim := harness.StartSWTPM(b)
 	dir := harness.ShortTempDir(b)
-	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
-	if err != nil {
-		b.Fatal(err)
-	}
+	uri := sim.CreateKey(b, dir)
 	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: harness.WithDefaultKey("tpm", uri)})
 	req := request(1024)
 	return func() error {

@@ -1,13 +1,17 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stellaops/signer-agent/internal/keys/tpm"
 )
 
 // SWTPM is a software TPM 2.0 (swtpm) on 127.0.0.1: commands on Port,
@@ -55,6 +59,17 @@ func StartSWTPM(t testing.TB) *SWTPM {
 	}
 	t.Fatal("swtpm did not start")
 	return nil
+}
+
+// CreateKey creates a signing key on the simulator, stored as the key
+// file dir/k.tpmkey, and returns its tpm: URI.
+func (s *SWTPM) CreateKey(t testing.TB, dir string) string {
+	t.Helper()
+	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: s.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
+	if err != nil {
+		t.Fatalf("create a key on swtpm: %v", err)
+	}
+	return uri
 }
 
 // freePortPair finds two consecutive free TCP ports on 127.0.0.1.

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stellaops/signer-agent/client"
-	"github.com/stellaops/signer-agent/internal/keys/tpm"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -22,10 +20,7 @@ import (
 func TestConcurrencyCapWithSlowBackend(t *testing.T) {
 	sim := harness.StartSWTPM(t)
 	dir := harness.ShortTempDir(t)
-	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uri := sim.CreateKey(t, dir)
 	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
 		c = strings.Replace(c, "  - name: dev\n", "  - name: dev\n    concurrency: 1\n", 1)
 		return harness.WithDefaultKey("tpm", uri)(c)
@@ -50,7 +45,7 @@ func TestConcurrencyCapWithSlowBackend(t *testing.T) {
 	time.Sleep(time.Second) // let the first request reach the paused TPM
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err = h.ClientWith(h.Creds).SignDSSE(cctx, req)
+	_, err := h.ClientWith(h.Creds).SignDSSE(cctx, req)
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Code != proto.CodePlanThrottled || ce.RetryAfter <= 0 {
 		sim.Resume()

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stellaops/signer-agent/client"
-	"github.com/stellaops/signer-agent/internal/keys/tpm"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -22,10 +20,7 @@ func TestFallbackKey(t *testing.T) {
 		t.Run(map[bool]string{true: "with fallback", false: "without fallback"}[withFallback], func(t *testing.T) {
 			sim := harness.StartSWTPM(t)
 			dir := harness.ShortTempDir(t)
-			uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: filepath.Join(dir, "k.tpmkey")})
-			if err != nil {
-				t.Fatal(err)
-			}
+			uri := sim.CreateKey(t, dir)
 			h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
 				c = harness.WithDefaultKey("tpm", uri)(c)
 				if withFallback {

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/stellaops/signer-agent/internal/attest"
-	"github.com/stellaops/signer-agent/internal/keys/tpm"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -21,11 +20,7 @@ import (
 func TestTPMKeyVerifiesWithCosign(t *testing.T) {
 	sim := harness.StartSWTPM(t)
 	dir := harness.ShortTempDir(t)
-	blob := filepath.Join(dir, "tenant.tpmkey")
-	uri, _, err := tpm.CreateKey(context.Background(), tpm.CreateOptions{Sim: sim.Addr(), BlobPath: blob})
-	if err != nil {
-		t.Fatal(err)
-	}
+	uri := sim.CreateKey(t, dir)
 	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: harness.WithDefaultKey("tpm", uri)})
 	ks, err := h.Client.Keys(context.Background())
 	if err != nil {
