@@ -27,12 +27,7 @@
 // no DA protection.
 //
 // Keys on one TPM share one connection and one worker goroutine that runs
-// their operations one at a time, in arrival order (a queue). Once a key
-// without an auth value has signed, callers marshal its TPM2_Sign commands
-// and unmarshal the responses themselves and the worker only exchanges the
-// bytes, so the TPM waits less for the host between commands; an HMAC
-// session's nonces chain command to command, so keys with an auth value
-// run whole on the worker. Waiting honours the caller's ctx
+// their operations one at a time, in arrival order (a queue). Waiting honours the caller's ctx
 // (Key.SignContext; Sign waits at most DefaultSignTimeout). Transport
 // failures and TPM warnings wrap keys.ErrBackendUnavailable; the next
 // operation reconnects and loads the key again, so a key recovers when the

@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/go-tpm/tpm2"
@@ -40,12 +39,6 @@ type Key struct {
 	mu      sync.Mutex
 	closed  bool
 	authErr error // the TPM's refusal of the auth value; see ErrAuthFailed
-
-	// target, for a key without an auth value, is where the last signature
-	// was made: callers marshal TPM2_Sign for it themselves and the worker
-	// only exchanges the bytes (see signDirect). Set and cleared by the
-	// worker; nil sends callers the whole way through the worker.
-	target atomic.Pointer[signTarget]
 
 	// Owned by the device's worker.
 	auth    []byte         // nil: empty auth value, password session
@@ -164,13 +157,11 @@ func (k *Key) SignContext(ctx context.Context, digest []byte, opts crypto.Signer
 	// The operation may outlive this call (see device.run); it gets its own
 	// copy of the digest.
 	d := append([]byte(nil), digest...)
-	raw, err := k.signDirect(ctx, d)
-	if raw == nil && err == nil {
-		err = k.dev.run(ctx, retry, func() (err error) {
-			raw, err = k.sign(d)
-			return err
-		})
-	}
+	var raw *tpm2.TPMTSignature
+	err := k.dev.run(ctx, retry, func() (err error) {
+		raw, err = k.sign(d)
+		return err
+	})
 	if errors.Is(err, keys.ErrClosed) {
 		return nil, keys.ErrClosed
 	}
@@ -235,7 +226,6 @@ func (k *Key) prepare() error {
 		// A new connection: what was loaded through the old one is gone
 		// (or flushed by connect).
 		k.gen, k.loaded, k.sess, k.ready = d.gen, 0, nil, false
-		k.target.Store(nil)
 	}
 	if k.ready {
 		return nil
@@ -338,105 +328,6 @@ func (k *Key) session() (tpm2.Session, error) {
 	return s, nil
 }
 
-// signTarget is a loaded key as a caller needs it to marshal TPM2_Sign:
-// its handle and name on connection generation gen.
-type signTarget struct {
-	gen    uint64
-	handle tpm2.TPMHandle
-	name   tpm2.TPM2BName
-}
-
-// errStale says a signTarget no longer names the loaded key.
-var errStale = errors.New("sign target is stale")
-
-// signDirect signs through the key's signTarget: the caller's goroutine
-// marshals TPM2_Sign and unmarshals the response (go-tpm's reflection is
-// most of the CPU a signature costs the host), and the worker only writes
-// the command and reads the response, so the TPM's next command waits less
-// for the host. Only keys without an auth value take it: their password
-// session carries no state, whereas an HMAC session's nonces chain
-// command to command and must stay on the worker.
-//
-// It returns (nil, nil) when the slow path through the worker must run:
-// no target, a stale one, or a connection or TPM state that broke (the
-// slow path reconnects and reloads, as it would have).
-func (k *Key) signDirect(ctx context.Context, digest []byte) (*tpm2.TPMTSignature, error) {
-	t := k.target.Load()
-	if t == nil {
-		return nil, nil
-	}
-	rsp, err := signCommand(t.handle, t.name, tpm2.PasswordAuth(nil), digest).Execute(exchanger{ctx: ctx, k: k, t: t})
-	switch {
-	case err == nil:
-		return &rsp.Signature, nil
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		return nil, err
-	case errors.Is(err, errStale) || isTransport(err) || isStaleHandle(err) || errors.Is(err, tpm2.TPMRCInitialize):
-		k.target.CompareAndSwap(t, nil)
-		return nil, nil
-	case errors.Is(err, tpm2.TPMRCAuthFail) || errors.Is(err, tpm2.TPMRCBadAuth):
-		// As in sign: never try a refused auth value again (the TPM's
-		// dictionary-attack counter counts each try).
-		k.target.CompareAndSwap(t, nil)
-		k.mu.Lock()
-		k.authErr = err
-		k.mu.Unlock()
-		return nil, err
-	default:
-		return nil, err
-	}
-}
-
-// exchanger is the transport signDirect's command goes through: one
-// exchange on the device's worker, if the target is still the loaded key.
-type exchanger struct {
-	ctx context.Context
-	k   *Key
-	t   *signTarget
-}
-
-func (x exchanger) Send(cmd []byte) ([]byte, error) {
-	var rsp []byte
-	err := x.k.dev.run(x.ctx, noConnect, func() error {
-		if !x.k.current(x.t) {
-			return errStale
-		}
-		var err error
-		rsp, err = x.k.dev.tpm.Send(cmd)
-		return err
-	})
-	return rsp, err
-}
-
-// current reports whether t names the key as loaded on the device's live
-// connection. Runs on the device's worker.
-func (k *Key) current(t *signTarget) bool {
-	d := k.dev
-	return d.tpm != nil && !k.freed && k.ready && k.gen == d.gen && t.gen == d.gen && t.handle == k.loadedHandle()
-}
-
-// loadedHandle is the handle TPM2_Sign names: the loaded blob's transient
-// handle or the persistent handle. Runs on the device's worker.
-func (k *Key) loadedHandle() tpm2.TPMHandle {
-	if k.blob != nil {
-		return k.loaded
-	}
-	return k.handle
-}
-
-// signCommand is TPM2_Sign of a SHA-256 digest with ECDSA.
-func signCommand(h tpm2.TPMHandle, name tpm2.TPM2BName, auth tpm2.Session, digest []byte) tpm2.Sign {
-	return tpm2.Sign{
-		KeyHandle: tpm2.AuthHandle{Handle: h, Name: name, Auth: auth},
-		Digest:    tpm2.TPM2BDigest{Buffer: digest},
-		InScheme: tpm2.TPMTSigScheme{
-			Scheme:  tpm2.TPMAlgECDSA,
-			Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSchemeHash{HashAlg: tpm2.TPMAlgSHA256}),
-		},
-		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-	}
-}
-
 // sign signs digest on the TPM, loading the key again once if the TPM
 // lost it. Runs on the device's worker.
 func (k *Key) sign(digest []byte) (*tpm2.TPMTSignature, error) {
@@ -479,13 +370,21 @@ func (k *Key) trySign(digest []byte) (*tpm2.TPMTSignature, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := k.loadedHandle()
-	rsp, err := signCommand(h, k.objName, sess, digest).Execute(k.dev.tpm)
+	h := k.handle
+	if k.blob != nil {
+		h = k.loaded
+	}
+	rsp, err := tpm2.Sign{
+		KeyHandle: tpm2.AuthHandle{Handle: h, Name: k.objName, Auth: sess},
+		Digest:    tpm2.TPM2BDigest{Buffer: digest},
+		InScheme: tpm2.TPMTSigScheme{
+			Scheme:  tpm2.TPMAlgECDSA,
+			Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSchemeHash{HashAlg: tpm2.TPMAlgSHA256}),
+		},
+		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
+	}.Execute(k.dev.tpm)
 	if err != nil {
 		return nil, err
-	}
-	if k.auth == nil {
-		k.target.Store(&signTarget{gen: k.gen, handle: h, name: k.objName})
 	}
 	return &rsp.Signature, nil
 }
@@ -500,7 +399,6 @@ func (k *Key) dropSession() {
 
 // dropLoaded flushes the loaded blob. Runs on the device's worker.
 func (k *Key) dropLoaded() {
-	k.target.Store(nil)
 	if k.loaded != 0 {
 		k.dev.flush(k.loaded)
 		k.loaded = 0

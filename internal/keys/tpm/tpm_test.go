@@ -7,11 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -432,79 +430,26 @@ func TestOpenFileErrors(t *testing.T) {
 	_ = k.Close() // the zero Key closes
 }
 
-// countingTPM counts the commands sent through it.
-type countingTPM struct {
-	transport.TPMCloser
-	n *atomic.Int64
-}
-
-func (c countingTPM) Send(cmd []byte) ([]byte, error) {
-	c.n.Add(1)
-	return c.TPMCloser.Send(cmd)
-}
-
-// TestDirectSign covers the path on which callers marshal TPM2_Sign
-// themselves (keys without an auth value): it is taken once the key has
-// signed, costs one TPM command per signature, and hands over to the
-// worker's path — which reloads the key or restarts the TPM — when the
-// target went stale behind its back.
-func TestDirectSign(t *testing.T) {
+// TestRecoversBehindItsBack: the loaded key flushed by someone else (a
+// simulator has no resource manager), then the TPM reset under an open
+// connection (TPM_RC_INITIALIZE): each time the next signature reloads the
+// key, or starts the TPM up again, and succeeds.
+func TestRecoversBehindItsBack(t *testing.T) {
 	sim := startSimulator(t)
-	dir := t.TempDir()
-	uri, pub := createKey(t, CreateOptions{Sim: sim.addr(), BlobPath: filepath.Join(dir, "key.tss2")})
+	uri, pub := createKey(t, CreateOptions{Sim: sim.addr(), BlobPath: filepath.Join(t.TempDir(), "key.tss2")})
 	k := openKey(t, uri)
-	if k.target.Load() != nil {
-		t.Fatal("a target before the first signature")
-	}
 	signVerify(t, k, pub, "first")
-	first := k.target.Load()
-	if first == nil {
-		t.Fatal("no target after a signature")
-	}
 
-	var n atomic.Int64
-	onWorker := func(op func() error) {
-		t.Helper()
-		if err := k.dev.run(context.Background(), noConnect, op); err != nil {
-			t.Fatal(err)
-		}
-	}
-	onWorker(func() error { k.dev.tpm = countingTPM{k.dev.tpm, &n}; return nil })
-	for i := range 5 {
-		signVerify(t, k, pub, fmt.Sprint("direct ", i))
-	}
-	if got := n.Load(); got != 5 {
-		t.Errorf("5 direct signatures sent %d TPM commands, want 5", got)
-	}
-	if k.target.Load() != first {
-		t.Error("the target changed while nothing did")
-	}
-
-	// The loaded key flushed behind the agent's back (another TPM user, a
-	// resource manager): the direct command fails, the worker reloads.
-	onWorker(func() error {
+	if err := k.dev.run(context.Background(), noConnect, func() error {
 		_, err := tpm2.FlushContext{FlushHandle: k.loaded}.Execute(k.dev.tpm)
 		return err
-	})
-	signVerify(t, k, pub, "after a flush behind its back")
-	if tg := k.target.Load(); tg == nil || tg == first {
-		t.Errorf("target after the reload: %+v, want a new one", tg)
+	}); err != nil {
+		t.Fatal(err)
 	}
+	signVerify(t, k, pub, "after a flush behind its back")
 
-	// The TPM reset under an open connection (TPM_RC_INITIALIZE): the worker
-	// starts it up and reloads.
 	if err := initSim(ctrlAddress(sim.addr())); err != nil {
 		t.Fatal(err)
 	}
 	signVerify(t, k, pub, "after a TPM reset")
-
-	// A key with an auth value never takes the direct path: its HMAC
-	// session's nonces chain from command to command.
-	authURI, authPub := createKey(t, CreateOptions{Sim: sim.addr(), BlobPath: filepath.Join(dir, "auth.tss2"), AuthFile: writeFile(t, dir, "auth", testAuth)})
-	ak := openKey(t, authURI)
-	signVerify(t, ak, authPub, "with auth")
-	signVerify(t, ak, authPub, "with auth, again")
-	if ak.target.Load() != nil {
-		t.Error("a key with an auth value has a direct target")
-	}
 }
