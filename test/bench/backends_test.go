@@ -23,24 +23,43 @@ import (
 // raw swtpm sign latency (BenchmarkTPMRawSign16, BenchmarkAgentSignTPM16).
 // The sequential TPM pair shows what one request costs on an idle node.
 
-func BenchmarkSoftHSMRawSign(b *testing.B) {
+// softHSMRawSign opens a key on a fresh SoftHSM2 token and returns one
+// raw signature through the binding.
+func softHSMRawSign(b *testing.B) func() error {
 	uri := harness.SoftHSMKey(b, "bench")
 	k, err := (&keys.Opener{PKCS11: (&pkcs11.Opener{}).Open}).Open(context.Background(), uri)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer k.Close()
+	b.Cleanup(func() { k.Close() })
 	msg := []byte("statement bytes")
+	return func() error {
+		_, err := keys.SignMessage(context.Background(), k, msg)
+		return err
+	}
+}
+
+// run16 runs ops one after the other, b.N times over 16 callers.
+func run16(b *testing.B, ops ...func() error) {
 	b.ResetTimer()
 	parallel16(b, func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := keys.SignMessage(context.Background(), k, msg); err != nil {
-				b.Error(err)
-				return
+			for _, op := range ops {
+				if err := op(); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		}
 	})
 }
+
+func BenchmarkSoftHSMRawSign(b *testing.B) { run16(b, softHSMRawSign(b)) }
+
+// BenchmarkSoftHSMFloor is the raw SoftHSM2 signature plus the DPoP floor,
+// 16 callers: the most an agent that enforces DPoP can sign per second
+// through SoftHSM2 here.
+func BenchmarkSoftHSMFloor(b *testing.B) { run16(b, dpopFloor(b), softHSMRawSign(b)) }
 
 // dpopFloor returns the two ECDSA P-256 operations every request costs
 // under DPoP whatever the agent does otherwise: the caller signs its proof
@@ -66,46 +85,13 @@ func dpopFloor(b *testing.B) func() error {
 	}
 }
 
-// BenchmarkSoftHSMFloor is the raw SoftHSM2 signature plus the DPoP floor,
-// 16 callers: the most an agent that enforces DPoP can sign per second
-// through SoftHSM2 here.
-func BenchmarkSoftHSMFloor(b *testing.B) {
-	uri := harness.SoftHSMKey(b, "bench")
-	k, err := (&keys.Opener{PKCS11: (&pkcs11.Opener{}).Open}).Open(context.Background(), uri)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer k.Close()
-	proof := dpopFloor(b)
-	msg := []byte("statement bytes")
-	b.ResetTimer()
-	parallel16(b, func(pb *testing.PB) {
-		for pb.Next() {
-			if err := proof(); err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := keys.SignMessage(context.Background(), k, msg); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
 func BenchmarkAgentSignSoftHSM(b *testing.B) {
 	uri := harness.SoftHSMKey(b, "bench")
 	h := harness.StartAgent(b, harness.Options{FileAudit: true, EditConfig: harness.WithDefaultKey("hsm", uri)})
 	req := request(1024)
-	ctx := context.Background()
-	b.ResetTimer()
-	parallel16(b, func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := h.Client.SignDSSE(ctx, req); err != nil {
-				b.Error(err)
-				return
-			}
-		}
+	run16(b, func() error {
+		_, err := h.Client.SignDSSE(context.Background(), req)
+		return err
 	})
 }
 
