@@ -47,7 +47,18 @@ type Options struct {
 	// FIDO2 returns the authenticator that unlocks fido2: keys (nil: the
 	// device of SIGNER_AGENT_FIDO2_DEVICE, needing the fido2 build tag).
 	FIDO2 func() (fido2.Authenticator, error)
+	// KeyRetryInterval is how often the backends of pending keys are tried
+	// again (0: DefaultKeyRetryInterval).
+	KeyRetryInterval time.Duration
 }
+
+// DefaultKeyRetryInterval is how often a pending key's backend is tried
+// again: a key whose token, TPM or KMS did not answer when the
+// configuration was loaded (see openKeys).
+const DefaultKeyRetryInterval = 10 * time.Second
+
+// keyOpenTimeout bounds one try at opening a pending key.
+const keyOpenTimeout = 30 * time.Second
 
 // Listeners are the sockets Run serves. Admin and TCP may be nil; TCP is a
 // plain TCP listener that Run wraps in mTLS.
@@ -67,6 +78,8 @@ type Agent struct {
 	notify  func(string)
 	now     func() time.Time
 	fido2   func() (fido2.Authenticator, error)
+	// keyRetry is how often pending keys are tried again.
+	keyRetry time.Duration
 
 	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
 	quota    *quota.Limiter
@@ -97,6 +110,11 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		notify:  opts.Notify,
 		now:     opts.Now,
 		fido2:   opts.FIDO2,
+
+		keyRetry: opts.KeyRetryInterval,
+	}
+	if a.keyRetry <= 0 {
+		a.keyRetry = DefaultKeyRetryInterval
 	}
 	if a.fido2 == nil {
 		a.fido2 = func() (fido2.Authenticator, error) { return fido2.OpenDevice(os.Getenv(fido2.DeviceEnv)) }
@@ -131,6 +149,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	applyRevocations(ks, rev)
+	a.warnPending(ks)
 	openedAudit := a.auditor == nil
 	if openedAudit {
 		var fwd audit.Forwarder
@@ -158,9 +177,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 			}
 		}
 		if err != nil {
-			for _, e := range ks {
-				_ = e.key.Close()
-			}
+			closeKeys(ks)
 			_ = v.Close()
 			if a.journal != nil {
 				_ = a.journal.Close()
@@ -180,9 +197,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		rel, err = newRelease(cfg, a.now)
 	}
 	if err != nil {
-		for _, e := range ks {
-			_ = e.key.Close()
-		}
+		closeKeys(ks)
 		_ = v.Close()
 		if openedAudit {
 			a.closeAudit()
@@ -267,6 +282,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	applyRevocations(ks, rev)
+	a.warnPending(ks)
 	next := newSnapshot(cfg, v, ks)
 	next.tls, next.ent, next.entKeys, next.rel = tc, ent, entKeys, rel
 	a.snap.Store(next)
@@ -322,6 +338,7 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	go a.watchdog(wctx)
 	go a.pruneLoop(wctx)
 	go a.statusLoop(wctx)
+	go a.retryPendingKeys(wctx)
 	if cfg.Metrics.Enabled() {
 		if ms, err := a.serveMetrics(cfg.Metrics.Listen); err != nil {
 			a.log.Error("metrics listener", zap.String("listen", cfg.Metrics.Listen), zap.Error(err))
@@ -485,4 +502,52 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, fmt.Errorf("after key rotations: %w", err)
 	}
 	return cfg, nil
+}
+
+// warnPending logs the keys of a new configuration that are pending.
+func (a *Agent) warnPending(ks map[string]*keyEntry) {
+	for _, e := range ks {
+		if e.pending != nil {
+			a.log.Warn("key backend unavailable; the key signs nothing until it answers (tried again periodically)",
+				zap.String("key", e.cfg.ID), zap.Duration("retryEvery", a.keyRetry), zap.Error(e.pending))
+		}
+	}
+}
+
+// retryPendingKeys tries the backends of pending keys again every
+// a.keyRetry; once one answers it reloads the configuration, which opens
+// the key (and lists it in GET /keys, and makes it sign).
+func (a *Agent) retryPendingKeys(ctx context.Context) {
+	t := time.NewTicker(a.keyRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if a.pendingKeyAnswers(ctx) {
+			_ = a.Reload(ctx) // logs and reports its own failure
+		}
+	}
+}
+
+// pendingKeyAnswers reports whether a pending key of the running
+// configuration opens now.
+func (a *Agent) pendingKeyAnswers(ctx context.Context) bool {
+	for _, e := range a.snap.Load().keys {
+		if e.pending == nil {
+			continue
+		}
+		octx, cancel := context.WithTimeout(ctx, keyOpenTimeout)
+		k, err := a.opener.Open(octx, e.cfg.URI)
+		cancel()
+		if err == nil {
+			_ = k.Close()
+			a.log.Info("a pending key's backend answers; reloading to open it", zap.String("key", e.cfg.ID))
+			return true
+		}
+		a.log.Debug("pending key still unavailable", zap.String("key", e.cfg.ID), zap.Error(err))
+	}
+	return false
 }

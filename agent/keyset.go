@@ -11,10 +11,13 @@ import (
 	"github.com/stellaops/signer-agent/proto"
 )
 
-// keyEntry is an opened key with its configured metadata.
+// keyEntry is an opened key with its configured metadata, or a pending one.
 type keyEntry struct {
-	cfg       config.Key
+	cfg config.Key
+	// key is nil while the key is pending: pending is why (it wraps
+	// keys.ErrBackendUnavailable). Algorithm, hint and PEM are then unknown.
 	key       keys.Key
+	pending   error
 	source    string
 	algorithm string
 	hint      string
@@ -68,16 +71,24 @@ func (k *keyEntry) info(defaultFor map[string]bool) proto.KeyInfo {
 
 // openKeys opens every configured key. Keys whose URI is unchanged from prev
 // are reused, except file: keys, which are re-read so that a replaced key
-// file takes effect on reload. On error every key opened here is closed.
+// file takes effect on reload. A key whose backend does not answer (the
+// token is not there, the TPM or KMS does not respond: errors wrapping
+// keys.ErrBackendUnavailable) is pending: it signs nothing — its tenant's
+// requests fail with signing_backend_unavailable or go to the tenant's
+// fallback key — and the agent tries to open it again (retryPendingKeys).
+// Any other error (a bad URI, a wrong PIN, a missing key file) fails the
+// load, and every key opened here is closed.
 func openKeys(ctx context.Context, op *keys.Opener, cfg *config.Config, prev map[string]*keyEntry) (map[string]*keyEntry, error) {
 	byURI := map[string]*keyEntry{}
 	for _, e := range prev {
-		byURI[e.cfg.URI] = e
+		if e.key != nil {
+			byURI[e.cfg.URI] = e
+		}
 	}
 	out := map[string]*keyEntry{}
 	closeNew := func() {
 		for _, e := range out {
-			if !e.reused {
+			if e.key != nil && !e.reused {
 				_ = e.key.Close()
 			}
 		}
@@ -91,6 +102,10 @@ func openKeys(ctx context.Context, op *keys.Opener, cfg *config.Config, prev map
 		} else {
 			var err error
 			if k, err = op.Open(ctx, kc.URI); err != nil {
+				if errors.Is(err, keys.ErrBackendUnavailable) {
+					out[kc.ID] = &keyEntry{cfg: kc, source: src, pending: fmt.Errorf("key %q: %w", kc.ID, err)}
+					continue
+				}
 				closeNew()
 				return nil, fmt.Errorf("key %q: %w", kc.ID, err)
 			}
@@ -107,6 +122,15 @@ func openKeys(ctx context.Context, op *keys.Opener, cfg *config.Config, prev map
 		out[kc.ID] = e
 	}
 	return out, nil
+}
+
+// closeKeys closes the opened keys of ks.
+func closeKeys(ks map[string]*keyEntry) {
+	for _, e := range ks {
+		if e.key != nil {
+			_ = e.key.Close()
+		}
+	}
 }
 
 func describeKey(kc config.Key, k keys.Key, src string) (*keyEntry, error) {

@@ -185,6 +185,14 @@ func (a *Agent) handleRotate(w http.ResponseWriter, rc *requestContext, old *key
 		return
 	}
 	nk := a.snap.Load().keys[body.NewID]
+	if nk.pending != nil {
+		// Rotating onto a key nothing can sign with would leave the
+		// tenants without their default key.
+		a.undoRotation()
+		_ = a.Reload(ctx)
+		writeProblem(w, proto.NewProblem(proto.CodeSigningBackendUnavailable, "the new key's backend does not answer; rotation undone: "+oneLine(nk.pending.Error()), rc.id))
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"old": old.cfg.ID, "oldStatus": proto.KeyStatusVerifyOnly, "new": nk.info(a.snap.Load().defaultFor)})
 }
 

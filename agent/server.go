@@ -292,6 +292,9 @@ func traceID(tp string) string {
 func (a *Agent) handleKeys(w http.ResponseWriter, rc *requestContext) {
 	out := proto.KeysResponse{Keys: []proto.KeyInfo{}}
 	for _, k := range rc.snap.keys {
+		if k.pending != nil {
+			continue // its public key is not known until its backend answers; readyz names it
+		}
 		out.Keys = append(out.Keys, k.info(rc.snap.defaultFor))
 	}
 	sort.Slice(out.Keys, func(i, j int) bool { return out.Keys[i].ID < out.Keys[j].ID })
@@ -327,6 +330,10 @@ func (a *Agent) readiness(snap *snapshot) proto.Health {
 			continue
 		}
 		active++
+		if k.pending != nil {
+			down("key:"+id, "backend unavailable, retrying: "+oneLine(k.pending.Error()))
+			continue
+		}
 		if l, ok := k.key.(interface{ Unlocked() bool }); ok && !l.Unlocked() {
 			down("key:"+id, "locked (POST /admin/v1/keys/"+id+"/unlock)")
 		}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,12 +24,8 @@ import (
 // audit_unavailable.
 func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	ctx := rc.r.Context()
-	signers := make([]attest.Signer, len(rc.keys))
-	for i, k := range rc.keys {
-		signers[i] = attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key}
-	}
 	t0 := time.Now()
-	res, err := attest.Sign(ctx, rc.statement, signers)
+	res, err := signWith(ctx, rc.statement, rc.keys)
 	for _, k := range rc.keys {
 		a.metrics.Sign(k.cfg.ID, k.source, time.Since(t0), err == nil)
 	}
@@ -43,7 +40,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 			rc.keys = []*keyEntry{fb}
 			rc.rec.KeyIDs, rc.rec.KeySources = []string{fb.cfg.ID}, []string{fb.source}
 			t0 = time.Now()
-			res, err = attest.Sign(ctx, rc.statement, []attest.Signer{{ID: fb.cfg.ID, Source: fb.source, Key: fb.key}})
+			res, err = signWith(ctx, rc.statement, rc.keys)
 			a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)
 		}
 	}
@@ -94,6 +91,20 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+}
+
+// signWith signs the statement with ks, or fails with the reason a pending
+// key gives (it wraps keys.ErrBackendUnavailable, as a backend failing
+// mid-signature does, so the tenant's fallback key applies the same way).
+func signWith(ctx context.Context, statement []byte, ks []*keyEntry) (*attest.Result, error) {
+	signers := make([]attest.Signer, len(ks))
+	for i, k := range ks {
+		if k.pending != nil {
+			return nil, k.pending
+		}
+		signers[i] = attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key}
+	}
+	return attest.Sign(ctx, statement, signers)
 }
 
 // encodeSignResponse marshals a response, splicing the bundles in as the

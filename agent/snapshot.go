@@ -97,7 +97,7 @@ func (s *snapshot) closeKeys(next *snapshot) {
 		}
 	}
 	for _, e := range s.keys {
-		if !keep[e.key] {
+		if e.key != nil && !keep[e.key] {
 			_ = e.key.Close()
 		}
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	Auditor audit.Auditor
 	// FIDO2 supplies the authenticator that unlocks fido2: keys.
 	FIDO2 func() (fido2.Authenticator, error)
+	// KeyRetryInterval is the agent's pending-key retry interval (0: its
+	// default).
+	KeyRetryInterval time.Duration
 }
 
 // ShortTempDir makes a temporary directory with a path short enough for
@@ -112,7 +115,7 @@ func StartAgent(t testing.TB, o Options) *Agent {
 			readyOnce.Do(func() { close(ready) })
 		}
 	}
-	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: auditor, Notify: notify, FIDO2: o.FIDO2})
+	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: auditor, Notify: notify, FIDO2: o.FIDO2, KeyRetryInterval: o.KeyRetryInterval})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

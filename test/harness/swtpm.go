@@ -18,6 +18,8 @@ import (
 // control on Port+1.
 type SWTPM struct {
 	Port int
+	bin  string
+	dir  string // TPM state, kept across Kill and Restart
 	cmd  *exec.Cmd
 }
 
@@ -33,32 +35,49 @@ func StartSWTPM(t testing.TB) *SWTPM {
 	if err != nil {
 		t.Fatalf("swtpm not found (apt-get install swtpm swtpm-tools): %v", err)
 	}
-	dir := t.TempDir()
+	s := &SWTPM{bin: bin, dir: t.TempDir()}
+	t.Cleanup(s.Kill)
 	for attempt := 0; attempt < 5; attempt++ {
-		port := freePortPair(t)
-		cmd := exec.Command(bin, "socket", "--tpm2",
-			"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port),
-			"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", port+1),
-			"--tpmstate", "dir="+dir, "--flags", "not-need-init,startup-clear")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		s.Port = freePortPair(t)
+		if s.start() == nil {
+			return s
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 100*time.Millisecond); err == nil {
-				c.Close()
-				s := &SWTPM{Port: port, cmd: cmd}
-				t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-				return s
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 	}
 	t.Fatal("swtpm did not start")
 	return nil
+}
+
+// Restart starts the simulator again after Kill, on the same ports and
+// with the same TPM state (a node whose TPM comes back).
+func (s *SWTPM) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.start(); err != nil {
+		t.Fatalf("restart swtpm: %v", err)
+	}
+}
+
+// start runs swtpm on s.Port and waits until it accepts connections.
+func (s *SWTPM) start() error {
+	cmd := exec.Command(s.bin, "socket", "--tpm2",
+		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port),
+		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.Port+1),
+		"--tpmstate", "dir="+s.dir, "--flags", "not-need-init,startup-clear")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond); err == nil {
+			c.Close()
+			s.cmd = cmd
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	return fmt.Errorf("swtpm on port %d did not accept connections", s.Port)
 }
 
 // CreateKey creates a signing key on the simulator, stored as the key
@@ -98,5 +117,11 @@ func (s *SWTPM) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
 // Resume continues a paused simulator.
 func (s *SWTPM) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
-// Kill stops the simulator for good (the TPM disappears).
-func (s *SWTPM) Kill() { _ = s.cmd.Process.Kill(); _ = s.cmd.Wait() }
+// Kill stops the simulator (the TPM disappears) until Restart.
+func (s *SWTPM) Kill() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}

@@ -1,0 +1,147 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+// TestKeyPendingAtStart: the agent starts while a tenant's TPM is gone.
+// The TPM key is pending — readyz names it, GET /keys leaves it out, and
+// the tenant's requests go to its fallback key (or, without one, fail with
+// signing_backend_unavailable) — while the other keys serve. When the TPM
+// comes back the agent opens the key by itself and signs with it.
+func TestKeyPendingAtStart(t *testing.T) {
+	for _, withFallback := range []bool{true, false} {
+		t.Run(map[bool]string{true: "with fallback", false: "without fallback"}[withFallback], func(t *testing.T) {
+			sim := harness.StartSWTPM(t)
+			dir := harness.ShortTempDir(t)
+			uri := sim.CreateKey(t, dir)
+			sim.Kill()
+			h := harness.StartAgent(t, harness.Options{Dir: dir, KeyRetryInterval: 20 * time.Millisecond, EditConfig: func(c string) string {
+				c = harness.WithDefaultKey("tpm", uri)(c)
+				if withFallback {
+					c = strings.Replace(c, "    defaultKey: tpm\n", "    defaultKey: tpm\n    fallbackKey: dev\n", 1)
+				}
+				return c
+			}})
+			ctx := context.Background()
+			listed := func() []string {
+				t.Helper()
+				ks, err := h.Client.Keys(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, k := range ks.Keys {
+					ids = append(ids, k.ID)
+				}
+				return ids
+			}
+
+			r, err := h.Client.Ready(ctx)
+			if err == nil || r == nil || r.Status != "unavailable" || !strings.Contains(r.Checks["key:tpm"], "backend unavailable") {
+				t.Fatalf("readyz with the TPM gone: %+v, %v", r, err)
+			}
+			if ids := listed(); slices.Contains(ids, "tpm") || !slices.Contains(ids, "dev") {
+				t.Fatalf("keys listed with the TPM gone: %v", ids)
+			}
+			req := signRequestFor("c")
+			res, err := h.Client.SignDSSE(ctx, req)
+			if withFallback {
+				if err != nil || res.SigningIdentity[0].KeyID != "dev" {
+					t.Fatalf("fallback while pending: %+v, %v", res, err)
+				}
+				s := h.Signed()
+				if last := s[len(s)-1]; !strings.Contains(last.Reason, `fallback from key "tpm"`) {
+					t.Fatalf("audit %+v", last)
+				}
+			} else {
+				var ce *client.Error
+				if !errors.As(err, &ce) || ce.Code != proto.CodeSigningBackendUnavailable || ce.RetryAfter <= 0 {
+					t.Fatalf("while pending, no fallback: %v", err)
+				}
+			}
+
+			sim.Restart(t)
+			deadline := time.Now().Add(30 * time.Second)
+			for !slices.Contains(listed(), "tpm") {
+				if time.Now().After(deadline) {
+					t.Fatal("the key was not opened after the TPM came back")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			res, err = h.Client.SignDSSE(ctx, req)
+			if err != nil || res.SigningIdentity[0].KeyID != "tpm" {
+				t.Fatalf("after the TPM came back: %+v, %v", res, err)
+			}
+			if r, err := h.Client.Ready(ctx); err != nil || r.Status != "ok" {
+				t.Fatalf("readyz after the TPM came back: %+v, %v", r, err)
+			}
+		})
+	}
+}
+
+// TestReloadPendingKey: a reload that adds a key whose backend does not
+// answer succeeds with the key pending; one that adds a key with a
+// configuration error (no such key file) fails and keeps the running
+// configuration.
+func TestReloadPendingKey(t *testing.T) {
+	sim := harness.StartSWTPM(t)
+	dir := harness.ShortTempDir(t)
+	uri := sim.CreateKey(t, dir)
+	sim.Kill()
+	h := harness.StartAgent(t, harness.Options{Dir: dir})
+	ctx := context.Background()
+	base, err := os.ReadFile(h.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addKey := func(id, uri string) string {
+		return strings.Replace(string(base), "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
+	}
+
+	writeFileAtomic(t, h.Config, addKey("broken", "tpm:"+filepath.Join(dir, "no-such.tpmkey")+"?sim="+sim.Addr()))
+	if err := h.Reload(ctx); err == nil || !strings.Contains(err.Error(), "no-such.tpmkey") {
+		t.Fatalf("reload with a missing key file: %v", err)
+	}
+	writeFileAtomic(t, h.Config, addKey("tpm", uri))
+	if err := h.Reload(ctx); err != nil {
+		t.Fatalf("reload with a key whose TPM is down: %v", err)
+	}
+	r, _ := h.Client.Ready(ctx)
+	if r == nil || !strings.Contains(r.Checks["key:tpm"], "backend unavailable") {
+		t.Fatalf("readyz after the reload: %+v", r)
+	}
+	if _, err := h.Client.SignDSSE(ctx, signRequestFor("d")); err != nil {
+		t.Fatalf("the default key stopped signing: %v", err)
+	}
+}
+
+func writeFileAtomic(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path+".tmp", []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func signRequestFor(c string) *proto.SignRequest {
+	return &proto.SignRequest{
+		Subject:       []proto.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat(c, 64)}}},
+		PredicateType: "stella.ops/sbom@v1",
+		Predicate:     json.RawMessage(`{"n":1}`),
+	}
+}
