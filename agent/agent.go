@@ -149,7 +149,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	applyRevocations(ks, rev)
-	a.warnPending(ks)
+	a.warnKeys(ks)
 	openedAudit := a.auditor == nil
 	if openedAudit {
 		var fwd audit.Forwarder
@@ -282,7 +282,7 @@ func (a *Agent) reload(ctx context.Context) error {
 		return err
 	}
 	applyRevocations(ks, rev)
-	a.warnPending(ks)
+	a.warnKeys(ks)
 	next := newSnapshot(cfg, v, ks)
 	next.tls, next.ent, next.entKeys, next.rel = tc, ent, entKeys, rel
 	a.snap.Store(next)
@@ -504,9 +504,16 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// warnPending logs the keys of a new configuration that are pending.
-func (a *Agent) warnPending(ks map[string]*keyEntry) {
+// warnKeys logs the keys of a new configuration that are pending, and
+// PKCS#11 keys whose PIN is in the configuration itself.
+func (a *Agent) warnKeys(ks map[string]*keyEntry) {
 	for _, e := range ks {
+		if e.source == "pkcs11" {
+			if u, err := pkcs11.ParseURI(e.cfg.URI); err == nil && u.HasPINValue() {
+				a.log.Warn("the key's URI carries its PIN (pin-value): anyone who can read the configuration has it; use pin-source=file:… with a 0400 file",
+					zap.String("key", e.cfg.ID))
+			}
+		}
 		if e.pending != nil {
 			a.log.Warn("key backend unavailable; the key signs nothing until it answers (tried again periodically)",
 				zap.String("key", e.cfg.ID), zap.Duration("retryEvery", a.keyRetry), zap.Error(e.pending))
