@@ -525,16 +525,23 @@ func (a *Agent) warnKeys(ks map[string]*keyEntry) {
 // a.keyRetry; once one answers it reloads the configuration, which opens
 // the key (and lists it in GET /keys, and makes it sign).
 func (a *Agent) retryPendingKeys(ctx context.Context) {
-	t := time.NewTicker(a.keyRetry)
+	every(ctx, a.keyRetry, func() {
+		if a.pendingKeyAnswers(ctx) {
+			_ = a.Reload(ctx) // logs and reports its own failure
+		}
+	})
+}
+
+// every calls fn every d until ctx ends (the first call after d).
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-		if a.pendingKeyAnswers(ctx) {
-			_ = a.Reload(ctx) // logs and reports its own failure
+			fn()
 		}
 	}
 }

@@ -73,20 +73,13 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 	if !ok {
 		return
 	}
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if removed, err := l.Prune(); err != nil {
-				a.log.Warn("audit retention", zap.Error(err))
-			} else if len(removed) > 0 {
-				a.log.Info("audit retention removed segments", zap.Strings("segments", removed))
-			}
+	every(ctx, time.Hour, func() {
+		if removed, err := l.Prune(); err != nil {
+			a.log.Warn("audit retention", zap.Error(err))
+		} else if len(removed) > 0 {
+			a.log.Info("audit retention removed segments", zap.Strings("segments", removed))
 		}
-	}
+	})
 }
 
 // handleAuditExport is POST /admin/v1/audit/export {"dir": "/abs", "rotate":

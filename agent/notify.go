@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
@@ -26,16 +25,7 @@ func (a *Agent) watchdog(ctx context.Context) {
 	if interval <= 0 {
 		return
 	}
-	t := time.NewTicker(interval / 2)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			a.notify("WATCHDOG=1")
-		}
-	}
+	every(ctx, interval/2, func() { a.notify("WATCHDOG=1") })
 }
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, as RELOADING=1 wants.

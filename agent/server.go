@@ -375,15 +375,8 @@ func (a *Agent) readiness(snap *snapshot) proto.Health {
 // statusLoop mirrors readiness in systemd's STATUS= and the signer_ready
 // gauge, every 10 s, when it changes.
 func (a *Agent) statusLoop(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
 	last := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 10*time.Second, func() {
 		snap := a.acquire()
 		h := a.readiness(snap)
 		snap.release()
@@ -403,7 +396,7 @@ func (a *Agent) statusLoop(ctx context.Context) {
 			a.notify("STATUS=" + oneLine(line+"; "+a.statusText()))
 			last = line
 		}
-	}
+	})
 }
 
 // auditAdmin appends the allow record of an admin change. On failure it
