@@ -145,3 +145,42 @@ func signRequestFor(c string) *proto.SignRequest {
 		Predicate:     json.RawMessage(`{"n":1}`),
 	}
 }
+
+// TestPKCS11KeyPendingAtStart: the agent starts while the HSM's token is
+// not there (SoftHSM2's token directory moved away, as an unplugged or
+// unreachable HSM), the key is pending, and it serves once the token is
+// back.
+func TestPKCS11KeyPendingAtStart(t *testing.T) {
+	uri := harness.SoftHSMKey(t, "later")
+	tokens := filepath.Join(filepath.Dir(os.Getenv("SOFTHSM2_CONF")), "tokens")
+	if err := os.Rename(tokens, tokens+".away"); err != nil {
+		t.Fatal(err)
+	}
+	h := harness.StartAgent(t, harness.Options{KeyRetryInterval: 20 * time.Millisecond, EditConfig: harness.WithDefaultKey("hsm", uri)})
+	ctx := context.Background()
+	r, _ := h.Client.Ready(ctx)
+	if r == nil || !strings.Contains(r.Checks["key:hsm"], "backend unavailable") {
+		t.Fatalf("readyz with the token away: %+v", r)
+	}
+	var ce *client.Error
+	if _, err := h.Client.SignDSSE(ctx, signRequestFor("e")); !errors.As(err, &ce) || ce.Code != proto.CodeSigningBackendUnavailable {
+		t.Fatalf("sign with the token away: %v", err)
+	}
+	if err := os.Rename(tokens+".away", tokens); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := h.Client.SignDSSE(ctx, signRequestFor("e"))
+		if err == nil {
+			if res.SigningIdentity[0].KeyID != "hsm" || res.SigningIdentity[0].KeySource != "pkcs11" {
+				t.Fatalf("signed by %+v", res.SigningIdentity[0])
+			}
+			break
+		}
+		if !errors.As(err, &ce) || ce.Code != proto.CodeSigningBackendUnavailable || time.Now().After(deadline) {
+			t.Fatalf("after the token came back: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
