@@ -248,7 +248,7 @@ func TestReload(t *testing.T) {
 	}
 	cfg, _ := os.ReadFile(h.Config)
 	edited := strings.Replace(string(cfg), "      - stella.ops/sbom@v1\n", "      - stella.ops/sbom@v1\n      - https://example.com/new@v1\n", 1)
-	writeAtomic(t, h.Config, edited)
+	harness.WriteAtomic(t, h.Config, edited)
 	if err := h.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("after reload: %v", err)
 	}
 	// A bad config keeps the running one.
-	writeAtomic(t, h.Config, edited+"bogus: 1\n")
+	harness.WriteAtomic(t, h.Config, edited+"bogus: 1\n")
 	if err := h.Reload(ctx); err == nil {
 		t.Fatal("bad config accepted")
 	}
@@ -273,7 +273,7 @@ func TestFileWatchReload(t *testing.T) {
 	req := signRequest()
 	req.PredicateType = "https://example.com/watched@v1"
 	cfg, _ := os.ReadFile(h.Config)
-	writeAtomic(t, h.Config, strings.Replace(string(cfg), "      - stella.ops/sbom@v1\n", "      - stella.ops/sbom@v1\n      - https://example.com/watched@v1\n", 1))
+	harness.WriteAtomic(t, h.Config, strings.Replace(string(cfg), "      - stella.ops/sbom@v1\n", "      - stella.ops/sbom@v1\n      - https://example.com/watched@v1\n", 1))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := h.Client.SignDSSE(ctx, req)
@@ -284,17 +284,6 @@ func TestFileWatchReload(t *testing.T) {
 			t.Fatalf("watched reload did not happen: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func writeAtomic(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
 	}
 }
 

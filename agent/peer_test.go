@@ -86,7 +86,7 @@ func TestPeerAllowlistOtherUsers(t *testing.T) {
 		})
 	}
 	cfg, _ := os.ReadFile(h.Config)
-	writeAtomic(t, h.Config, strings.Replace(string(cfg), "gids: [5001]", "gids: [5002]", 1))
+	harness.WriteAtomic(t, h.Config, strings.Replace(string(cfg), "gids: [5001]", "gids: [5002]", 1))
 	if err := h.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}

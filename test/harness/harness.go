@@ -261,6 +261,26 @@ func Binary(t testing.TB, pkg string) string {
 func WithDefaultKey(id, uri string) func(string) string {
 	return func(c string) string {
 		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: "+id+"\n", 1)
+		return WithKey(id, uri)(c)
+	}
+}
+
+// WithKey is an EditConfig that adds key id (uri) for the dev tenant.
+func WithKey(id, uri string) func(string) string {
+	return func(c string) string {
 		return strings.Replace(c, "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
+	}
+}
+
+// WriteAtomic replaces path with content through a rename, as editors and
+// configuration tools do (the agent's file watch sees one change).
+func WriteAtomic(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
 	}
 }

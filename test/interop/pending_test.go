@@ -107,15 +107,13 @@ func TestReloadPendingKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addKey := func(id, uri string) string {
-		return strings.Replace(string(base), "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
-	}
+	addKey := func(id, uri string) string { return harness.WithKey(id, uri)(string(base)) }
 
-	writeFileAtomic(t, h.Config, addKey("broken", "tpm:"+filepath.Join(dir, "no-such.tpmkey")+"?sim="+sim.Addr()))
+	harness.WriteAtomic(t, h.Config, addKey("broken", "tpm:"+filepath.Join(dir, "no-such.tpmkey")+"?sim="+sim.Addr()))
 	if err := h.Reload(ctx); err == nil || !strings.Contains(err.Error(), "no-such.tpmkey") {
 		t.Fatalf("reload with a missing key file: %v", err)
 	}
-	writeFileAtomic(t, h.Config, addKey("tpm", uri))
+	harness.WriteAtomic(t, h.Config, addKey("tpm", uri))
 	if err := h.Reload(ctx); err != nil {
 		t.Fatalf("reload with a key whose TPM is down: %v", err)
 	}
@@ -125,16 +123,6 @@ func TestReloadPendingKey(t *testing.T) {
 	}
 	if _, err := h.Client.SignDSSE(ctx, signRequestFor("d")); err != nil {
 		t.Fatalf("the default key stopped signing: %v", err)
-	}
-}
-
-func writeFileAtomic(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path+".tmp", []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		t.Fatal(err)
 	}
 }
 
