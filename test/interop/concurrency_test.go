@@ -2,7 +2,6 @@ package interop
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -25,11 +24,7 @@ func TestConcurrencyCapWithSlowBackend(t *testing.T) {
 		c = strings.Replace(c, "  - name: dev\n", "  - name: dev\n    concurrency: 1\n", 1)
 		return harness.WithDefaultKey("tpm", uri)(c)
 	}})
-	req := &proto.SignRequest{
-		Subject:       []proto.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat("a", 64)}}},
-		PredicateType: "stella.ops/sbom@v1",
-		Predicate:     json.RawMessage(`{"n":1}`),
-	}
+	req := signRequestFor("a")
 	ctx := context.Background()
 	if _, err := h.Client.SignDSSE(ctx, req); err != nil {
 		t.Fatal(err)

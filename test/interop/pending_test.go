@@ -2,7 +2,6 @@ package interop
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -28,13 +27,7 @@ func TestKeyPendingAtStart(t *testing.T) {
 			dir := harness.ShortTempDir(t)
 			uri := sim.CreateKey(t, dir)
 			sim.Kill()
-			h := harness.StartAgent(t, harness.Options{Dir: dir, KeyRetryInterval: 20 * time.Millisecond, EditConfig: func(c string) string {
-				c = harness.WithDefaultKey("tpm", uri)(c)
-				if withFallback {
-					c = strings.Replace(c, "    defaultKey: tpm\n", "    defaultKey: tpm\n    fallbackKey: dev\n", 1)
-				}
-				return c
-			}})
+			h := harness.StartAgent(t, harness.Options{Dir: dir, KeyRetryInterval: 20 * time.Millisecond, EditConfig: tpmTenant(uri, withFallback)})
 			ctx := context.Background()
 			listed := func() []string {
 				t.Helper()
@@ -58,20 +51,7 @@ func TestKeyPendingAtStart(t *testing.T) {
 			}
 			req := signRequestFor("c")
 			res, err := h.Client.SignDSSE(ctx, req)
-			if withFallback {
-				if err != nil || res.SigningIdentity[0].KeyID != "dev" {
-					t.Fatalf("fallback while pending: %+v, %v", res, err)
-				}
-				s := h.Signed()
-				if last := s[len(s)-1]; !strings.Contains(last.Reason, `fallback from key "tpm"`) {
-					t.Fatalf("audit %+v", last)
-				}
-			} else {
-				var ce *client.Error
-				if !errors.As(err, &ce) || ce.Code != proto.CodeSigningBackendUnavailable || ce.RetryAfter <= 0 {
-					t.Fatalf("while pending, no fallback: %v", err)
-				}
-			}
+			checkTPMDown(t, h, res, err, withFallback)
 
 			sim.Restart(t)
 			deadline := time.Now().Add(30 * time.Second)
@@ -123,14 +103,6 @@ func TestReloadPendingKey(t *testing.T) {
 	}
 	if _, err := h.Client.SignDSSE(ctx, signRequestFor("d")); err != nil {
 		t.Fatalf("the default key stopped signing: %v", err)
-	}
-}
-
-func signRequestFor(c string) *proto.SignRequest {
-	return &proto.SignRequest{
-		Subject:       []proto.Subject{{Name: "a", Digest: map[string]string{"sha256": strings.Repeat(c, 64)}}},
-		PredicateType: "stella.ops/sbom@v1",
-		Predicate:     json.RawMessage(`{"n":1}`),
 	}
 }
 
