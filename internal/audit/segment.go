@@ -233,12 +233,12 @@ func scanSegment(path string, limit int64, onRecord func(off int64, n int, line 
 		r = io.LimitReader(f, limit)
 	}
 	end, err := readLines(r, func(off int64, n int, line []byte, complete bool) error {
-		res.size = off + int64(len(line))
+		lineEnd := off + int64(len(line))
 		if complete {
-			res.size++
+			lineEnd++
 		}
 		if res.badLine != 0 {
-			return nil // keep counting bytes
+			return nil // read on: readLines finds where the data ends
 		}
 		bad := func(e error) error {
 			res.badLine, res.badErr, res.partial = n, e, !complete
@@ -267,7 +267,7 @@ func scanSegment(path string, limit int64, onRecord func(off int64, n int, line 
 		}
 		res.last = h
 		res.records++
-		res.good = res.size
+		res.good = lineEnd
 		return nil
 	})
 	if err != nil {
