@@ -639,6 +639,7 @@ var sentinels = []*client.Error{
 	client.ErrReleaseUntrusted, client.ErrKeyUnavailable, client.ErrArtifactTooLarge,
 	client.ErrPlanThrottled, client.ErrQuotaExhausted, client.ErrEntitlementUnavailable,
 	client.ErrSigningBackendUnavailable, client.ErrAuditUnavailable, client.ErrInternalError,
+	client.ErrIdempotencyKeyReused, client.ErrAgentBusy, client.ErrQuotaUnavailable,
 }
 
 func TestSentinels(t *testing.T) {

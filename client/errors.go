@@ -105,6 +105,9 @@ var (
 	ErrEntitlementUnavailable    = &Error{Code: proto.CodeEntitlementUnavailable}
 	ErrSigningBackendUnavailable = &Error{Code: proto.CodeSigningBackendUnavailable}
 	ErrAuditUnavailable          = &Error{Code: proto.CodeAuditUnavailable}
+	ErrIdempotencyKeyReused      = &Error{Code: proto.CodeIdempotencyKeyReused}
+	ErrAgentBusy                 = &Error{Code: proto.CodeAgentBusy}
+	ErrQuotaUnavailable          = &Error{Code: proto.CodeQuotaUnavailable}
 	ErrInternalError             = &Error{Code: proto.CodeInternalError}
 )
 

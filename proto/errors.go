@@ -31,6 +31,9 @@ const (
 	CodeEntitlementUnavailable    Code = "entitlement_unavailable"
 	CodeSigningBackendUnavailable Code = "signing_backend_unavailable"
 	CodeAuditUnavailable          Code = "audit_unavailable"
+	CodeIdempotencyKeyReused      Code = "idempotency_key_reused"
+	CodeAgentBusy                 Code = "agent_busy"
+	CodeQuotaUnavailable          Code = "quota_unavailable"
 	CodeInternalError             Code = "internal_error"
 )
 
@@ -58,6 +61,9 @@ var codeInfo = map[Code]struct {
 	CodeEntitlementUnavailable:    {http.StatusServiceUnavailable, "Entitlement unavailable"},
 	CodeSigningBackendUnavailable: {http.StatusServiceUnavailable, "Signing backend unavailable"},
 	CodeAuditUnavailable:          {http.StatusServiceUnavailable, "Audit log unavailable"},
+	CodeIdempotencyKeyReused:      {http.StatusUnprocessableEntity, "Idempotency key reused"},
+	CodeAgentBusy:                 {http.StatusServiceUnavailable, "Agent busy"},
+	CodeQuotaUnavailable:          {http.StatusServiceUnavailable, "Quota store unavailable"},
 	CodeInternalError:             {http.StatusInternalServerError, "Internal error"},
 }
 

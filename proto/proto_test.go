@@ -167,8 +167,8 @@ func TestCodes(t *testing.T) {
 		}
 		seen[string(c)] = true
 	}
-	if len(seen) != 21 {
-		t.Fatalf("%d codes, SPEC §4.3 has 21", len(seen))
+	if len(seen) != 24 {
+		t.Fatalf("%d codes, SPEC §4.3 has 24", len(seen))
 	}
 	p, err := DecodeProblem([]byte(`{"type":"x","code":"invalid_token","status":401,"extra":1}`))
 	if err != nil || p.Code != CodeInvalidToken {
