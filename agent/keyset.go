@@ -6,6 +6,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stellaops/signer-agent/internal/keys/pkcs11"
+	"github.com/stellaops/signer-agent/internal/keystate"
+	"github.com/stellaops/signer-agent/internal/metrics"
+	"go.uber.org/zap"
+
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/proto"
@@ -26,7 +31,7 @@ type keyEntry struct {
 	// backend stays open when that snapshot retires).
 	reused bool
 	// revoked is set when the revocation list names the key.
-	revoked *revokedKey
+	revoked *keystate.Revoked
 }
 
 // usable reports why a key cannot sign now ("" when it can).
@@ -153,3 +158,50 @@ func describeKey(kc config.Key, k keys.Key, src string) (*keyEntry, error) {
 // errNoDefaultKey is returned when a tenant asks for its default key and
 // has none.
 var errNoDefaultKey = errors.New("tenant has no default key")
+
+// applyRevocations marks listed keys revoked in a freshly opened key set.
+func applyRevocations(ks map[string]*keyEntry, rev map[string]keystate.Revoked) {
+	for id, r := range rev {
+		if k, ok := ks[id]; ok {
+			k.cfg.Status = proto.KeyStatusRevoked
+			k.revoked = &r
+		}
+	}
+}
+
+// warnKeys logs the keys of a new configuration that are pending, and
+// PKCS#11 keys whose PIN is in the configuration itself.
+func (a *Agent) warnKeys(ks map[string]*keyEntry) {
+	for _, e := range ks {
+		if e.source == "pkcs11" {
+			if u, err := pkcs11.ParseURI(e.cfg.URI); err == nil && u.HasPINValue() {
+				a.log.Warn("the key's URI carries its PIN (pin-value): anyone who can read the configuration has it; use pin-source=file:… with a 0400 file",
+					zap.String("key", e.cfg.ID))
+			}
+		}
+		if e.pending != nil {
+			a.log.Warn("key backend unavailable; the key signs nothing until it answers (tried again periodically)",
+				zap.String("key", e.cfg.ID), zap.Duration("retryEvery", a.keyRetry), zap.Error(e.pending))
+		}
+	}
+}
+
+// publishKeys exports the signing keys' age and expiry (only keys that can
+// sign: verify-only and revoked keys would trip the expiry alerts).
+func (a *Agent) publishKeys(s *snapshot) {
+	var out []metrics.KeyInfo
+	for _, k := range s.keys {
+		if k.cfg.Status != proto.KeyStatusActive {
+			continue
+		}
+		ki := metrics.KeyInfo{ID: k.cfg.ID, Source: k.source}
+		if k.cfg.NotBefore != nil {
+			ki.Created = *k.cfg.NotBefore
+		}
+		if k.cfg.NotAfter != nil {
+			ki.NotAfter = *k.cfg.NotAfter
+		}
+		out = append(out, ki)
+	}
+	a.metrics.SetKeyInfo(out)
+}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"strings"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
@@ -16,16 +15,17 @@ func sdNotify(state string) { _, _ = daemon.SdNotify(false, state) }
 // watchdog pings systemd at half the WatchdogSec interval while ctx lives.
 // The ping comes from the serving loop's own goroutine scheduler, so a wedged
 // process stops pinging and systemd restarts it.
-func (a *Agent) watchdog(ctx context.Context) {
+func (a *Agent) watchdog(ctx context.Context) error {
 	interval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil {
 		a.log.Warn("watchdog settings", zap.Error(err))
-		return
+		return nil
 	}
 	if interval <= 0 {
-		return
+		return nil
 	}
 	every(ctx, interval/2, func() { a.notify("WATCHDOG=1") })
+	return nil
 }
 
 // monotonicUsec is CLOCK_MONOTONIC in microseconds, as RELOADING=1 wants.
@@ -35,13 +35,4 @@ func monotonicUsec() int64 {
 		return 0
 	}
 	return ts.Sec*1_000_000 + ts.Nsec/1_000
-}
-
-// oneLine makes s safe for a single STATUS= line.
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", "; ")
-	if len(s) > 400 {
-		s = s[:400] + "…"
-	}
-	return s
 }

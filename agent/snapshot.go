@@ -1,18 +1,23 @@
 package agent
 
 import (
+	"context"
 	"crypto/tls"
+	"fmt"
 	"sync"
 
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/keystate"
 	"github.com/stellaops/signer-agent/internal/release"
 )
 
-// snapshot is one configuration with its opened keys. Requests acquire the
-// current snapshot for their whole life; a reload publishes a new one and
-// retires the old, whose keys are closed once its last request releases it.
+// snapshot is one configuration with everything built from it: the
+// verifier, the entitlement and release checkers, the TLS material and the
+// opened keys. Requests acquire the current snapshot for their whole life;
+// a reload publishes a new one and retires the old, whose keys are closed
+// (by the retirer) once its last request releases it.
 type snapshot struct {
 	cfg        *config.Config
 	auth       *auth.Verifier
@@ -30,15 +35,40 @@ type snapshot struct {
 	done    chan struct{}
 }
 
-func newSnapshot(cfg *config.Config, v *auth.Verifier, ks map[string]*keyEntry) *snapshot {
-	s := &snapshot{
+// loadConfig loads the operator's configuration and lays the key rotations
+// made through the admin API over it.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := keystate.ApplyRotations(cfg); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("after key rotations: %w", err)
+	}
+	return cfg, nil
+}
+
+// buildSnapshot builds everything a configuration needs, reusing from prev
+// (nil at start) what did not change: the verifier (and its caches), the
+// entitlement checker (its verdicts and bypass), and keys whose URI is
+// unchanged. On error, whatever it opened is closed and nothing of prev is
+// touched.
+func (a *Agent) buildSnapshot(ctx context.Context, cfg *config.Config, prev *snapshot) (s *snapshot, err error) {
+	s = &snapshot{
 		cfg:        cfg,
-		auth:       v,
-		keys:       ks,
 		predicates: map[string]map[string]bool{},
 		defaultFor: map[string]bool{},
 		done:       make(chan struct{}),
 	}
+	defer func() {
+		if err != nil {
+			s.closeKeys(prev)
+			s = nil
+		}
+	}()
 	for _, t := range cfg.Tenants {
 		set := map[string]bool{}
 		for _, p := range t.PredicateTypes {
@@ -49,7 +79,32 @@ func newSnapshot(cfg *config.Config, v *auth.Verifier, ks map[string]*keyEntry) 
 			s.defaultFor[t.DefaultKey] = true
 		}
 	}
-	return s
+	if s.tls, err = loadTLS(cfg); err != nil {
+		return s, err
+	}
+	if s.ent, s.entKeys, err = a.entitlementFor(cfg, prev); err != nil {
+		return s, err
+	}
+	if s.rel, err = newRelease(cfg, a.now); err != nil {
+		return s, err
+	}
+	if s.auth, err = a.verifierFor(ctx, cfg, prev); err != nil {
+		return s, err
+	}
+	rev, err := keystate.LoadRevocations(cfg.RevocationList)
+	if err != nil {
+		return s, err
+	}
+	var prevKeys map[string]*keyEntry
+	if prev != nil {
+		prevKeys = prev.keys
+	}
+	if s.keys, err = openKeys(ctx, a.opener, cfg, prevKeys); err != nil {
+		return s, err
+	}
+	applyRevocations(s.keys, rev)
+	a.warnKeys(s.keys)
+	return s, nil
 }
 
 func (s *snapshot) acquire() bool {
@@ -84,8 +139,8 @@ func (s *snapshot) retire() {
 	}
 }
 
-// closeKeys closes the snapshot's keys (and verifier) that next does not
-// reuse.
+// closeKeys closes the snapshot's keys and verifier that next does not
+// reuse (next nil: all of them).
 func (s *snapshot) closeKeys(next *snapshot) {
 	if s.auth != nil && (next == nil || next.auth != s.auth) {
 		_ = s.auth.Close()
@@ -102,3 +157,20 @@ func (s *snapshot) closeKeys(next *snapshot) {
 		}
 	}
 }
+
+// acquire returns the current snapshot, held until release, or nil when
+// the agent has stopped serving (its last snapshot is retired).
+func (a *Agent) acquire() *snapshot {
+	for {
+		s := a.snap.Load()
+		if s.acquire() {
+			return s
+		}
+		if a.snap.Load() == s {
+			return nil // retired and not replaced: the agent is closing
+		}
+	}
+}
+
+// Config returns the configuration in force.
+func (a *Agent) Config() *config.Config { return a.snap.Load().cfg }

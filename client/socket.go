@@ -14,21 +14,27 @@ import (
 // proto.DefaultSocket. An invalid value is an error, never a silent fallback
 // to the default: a typo must not send requests to another agent.
 func resolveSocket(socket string) (string, error) {
+	return resolveSocketFrom(socket, "Client.Socket", proto.EnvSocket, proto.DefaultSocket)
+}
+
+// resolveSocketFrom resolves a socket from a field (named field in errors),
+// else the environment variable env, else def.
+func resolveSocketFrom(socket, field, env, def string) (string, error) {
 	if socket != "" {
 		p, err := parseSocket(socket)
 		if err != nil {
-			return "", fmt.Errorf("signer-agent: Client.Socket: %w", err)
+			return "", fmt.Errorf("signer-agent: %s: %w", field, err)
 		}
 		return p, nil
 	}
-	if env := os.Getenv(proto.EnvSocket); env != "" {
-		p, err := parseSocket(env)
+	if v := os.Getenv(env); v != "" {
+		p, err := parseSocket(v)
 		if err != nil {
-			return "", fmt.Errorf("signer-agent: %s: %w", proto.EnvSocket, err)
+			return "", fmt.Errorf("signer-agent: %s: %w", env, err)
 		}
 		return p, nil
 	}
-	return proto.DefaultSocket, nil
+	return def, nil
 }
 
 // parseSocket accepts a unix URI ("unix:///run/signer-agent/api.sock",

@@ -1,5 +1,7 @@
 package proto
 
+import "net/url"
+
 // API socket paths.
 const (
 	PathSignDSSE   = "/api/v1/signer/sign/dsse"
@@ -17,9 +19,19 @@ const (
 	PathAdminAuditExport = "/admin/v1/audit/export"
 	PathAdminReload      = "/admin/v1/reload"
 	PathAdminKeys        = "/admin/v1/keys/" // + {id}/rotate|revoke|unlock
-	PathAdminBypass      = "/admin/v1/entitlement/bypass"
-	PathAdminMetrics     = "/metrics"
+	// The key actions, as net/http patterns; AdminKeyPath fills in {id}.
+	PathAdminKeyRotate = "/admin/v1/keys/{id}/rotate"
+	PathAdminKeyRevoke = "/admin/v1/keys/{id}/revoke"
+	PathAdminKeyUnlock = "/admin/v1/keys/{id}/unlock"
+	PathAdminBypass    = "/admin/v1/entitlement/bypass"
+	PathAdminMetrics   = "/metrics"
 )
+
+// AdminKeyPath is the admin path of a key action ("rotate", "revoke",
+// "unlock") on key id; the id is path-escaped.
+func AdminKeyPath(id, action string) string {
+	return PathAdminKeys + url.PathEscape(id) + "/" + action
+}
 
 // Header names used on the wire.
 const (

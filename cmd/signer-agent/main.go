@@ -59,7 +59,11 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	a, err := agent.New(ctx, agent.Options{ConfigPath: *cfgPath, Logger: log})
+	// SIGHUP (systemd's ExecReload) reloads; Run owns the loop.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a, err := agent.New(ctx, agent.Options{ConfigPath: *cfgPath, Logger: log, ReloadSignals: hup})
 	if err != nil {
 		log.Error("start failed", zap.Error(err))
 		return 1
@@ -70,13 +74,6 @@ func run() int {
 		return 1
 	}
 	log.Info("listening", zap.Bool("socketActivated", activated), zap.Bool("dev", *dev))
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		for range hup {
-			_ = a.Reload(ctx)
-		}
-	}()
 	if err := a.Run(ctx, ls); err != nil {
 		log.Error("serve failed", zap.Error(err))
 		return 1

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,61 +10,9 @@ import (
 	"github.com/stellaops/signer-agent/proto"
 )
 
-// adminRequest sends one request to the admin socket. A non-2xx answer is
-// returned as an error (*client.Error for a problem document, like the
-// api's); on success the caller reads and closes the body.
-func (a *app) adminRequest(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
-	sock := strings.TrimPrefix(a.adminSocket, "unix://")
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+proto.Host+path, body)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", proto.MediaTypeJSON)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("admin socket %s: %w", sock, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if p, perr := proto.DecodeProblem(b); perr == nil {
-			return nil, &client.Error{Status: p.Status, Code: p.Code, Detail: p.Detail, RequestID: p.RequestID}
-		}
-		return nil, fmt.Errorf("admin %s: HTTP %d", path, resp.StatusCode)
-	}
-	return resp, nil
-}
-
-// adminPost sends a JSON body to an admin endpoint and decodes the answer
-// into out.
-func (a *app) adminPost(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := a.adminRequest(ctx, http.MethodPost, path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+// admin returns a client for the admin socket.
+func (a *app) admin() *client.Admin {
+	return &client.Admin{Socket: a.adminSocket, Timeout: 30 * time.Second}
 }
 
 // cmdEntitlement is `signerctl entitlement bypass`.
@@ -90,14 +33,14 @@ func (a *app) cmdEntitlement(ctx context.Context, args []string) error {
 	if !*off && strings.TrimSpace(*reason) == "" {
 		return usagef("--reason is required")
 	}
-	var out map[string]any
-	if err := a.adminPost(ctx, proto.PathAdminBypass, map[string]string{"reason": *reason, "for": dur.String()}, &out); err != nil {
+	out, err := a.admin().Bypass(ctx, proto.BypassRequest{Reason: *reason, For: dur.String()})
+	if err != nil {
 		return err
 	}
-	if *off {
+	if !out.Active {
 		fmt.Fprintln(a.stdout, "entitlement bypass: off")
 	} else {
-		fmt.Fprintf(a.stdout, "entitlement bypass: on until %v (%s)\n", out["until"], *reason)
+		fmt.Fprintf(a.stdout, "entitlement bypass: on until %s (%s)\n", out.Until.UTC().Format(time.RFC3339), out.Reason)
 	}
 	return nil
 }

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/stellaops/signer-agent/internal/audit"
@@ -72,16 +67,14 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 			enc := json.NewEncoder(a.stdout)
 			return audit.Query(*dir, f, func(r audit.Record) error { return enc.Encode(&r) })
 		}
-		q := url.Values{}
-		if !s.IsZero() {
-			q.Set("since", s.UTC().Format(time.RFC3339))
-		}
-		for k, v := range map[string]string{"until": *until, "tenant": *tenant, "decision": *decision, "code": *code, "limit": strconv.Itoa(*limit)} {
-			if v != "" {
-				q.Set(k, v)
+		q := proto.AuditQuery{Since: s, Tenant: *tenant, Decision: *decision, Code: *code, Limit: *limit}
+		if *until != "" {
+			if q.Until, err = time.Parse(time.RFC3339, *until); err != nil {
+				return usagef("--until: want RFC 3339")
 			}
 		}
-		return a.adminStream(ctx, proto.PathAdminAudit+"?"+q.Encode(), a.stdout)
+		enc := json.NewEncoder(a.stdout)
+		return a.admin().Audit(ctx, q, func(r proto.AuditRecord) error { return enc.Encode(&r) })
 	case "tail":
 		fs := a.flagSet("audit tail", "audit tail [-n N] [-f] [--dir DIR]", "Print the last records of the audit log (offline), optionally following it.")
 		n := fs.Int("n", 20, "records")
@@ -106,8 +99,8 @@ func (a *app) cmdAudit(ctx context.Context, args []string) error {
 		if *to == "" {
 			return usagef("--to is required")
 		}
-		var m audit.Manifest
-		if err := a.adminPost(ctx, proto.PathAdminAuditExport, map[string]any{"dir": *to, "rotate": *rotate}, &m); err != nil {
+		m, err := a.admin().AuditExport(ctx, proto.AuditExportRequest{Dir: *to, Rotate: *rotate})
+		if err != nil {
 			return err
 		}
 		return printJSON(a.stdout, m)
@@ -123,17 +116,6 @@ func parseSince(s string) (time.Time, error) {
 		return time.Now().Add(-d), nil
 	}
 	return time.Parse(time.RFC3339, s)
-}
-
-// adminStream copies an admin GET's body to w.
-func (a *app) adminStream(ctx context.Context, path string, w io.Writer) error {
-	resp, err := a.adminRequest(ctx, http.MethodGet, path, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(w, bufio.NewReader(resp.Body))
-	return err
 }
 
 const auditVerifyHelp = `Walk the audit log's hash chain across all segments (offline) and report

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/fido2"
-	"github.com/stellaops/signer-agent/proto"
 )
 
 // readPIN reads a PIN file (one trailing newline dropped); "" when none.
@@ -90,8 +89,9 @@ func (a *app) cmdKeysUnlock(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var out map[string]any
-	if err := a.adminPost(ctx, proto.PathAdminKeys+*id+"/unlock", map[string]string{"pin": pin}, &out); err != nil {
+	pinBytes := []byte(pin)
+	defer clear(pinBytes)
+	if _, err := a.admin().UnlockKey(ctx, *id, pinBytes); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "key %s unlocked\n", *id)

@@ -21,21 +21,23 @@ func (a *app) cmdKeysLifecycle(ctx context.Context, action string, args []string
 	if *id == "" {
 		return usagef("--key is required")
 	}
-	var body any
+	var (
+		out any
+		err error
+	)
 	switch action {
 	case "revoke":
 		if *reason == "" {
 			return usagef("--reason is required")
 		}
-		body = map[string]string{"reason": *reason}
+		out, err = a.admin().RevokeKey(ctx, *id, *reason)
 	case "rotate":
 		if *newID == "" {
 			return usagef("--new-id is required")
 		}
-		body = map[string]string{"newId": *newID, "uri": *uri}
+		out, err = a.admin().RotateKey(ctx, *id, proto.RotateRequest{NewID: *newID, URI: *uri})
 	}
-	var out map[string]any
-	if err := a.adminPost(ctx, proto.PathAdminKeys+*id+"/"+action, body, &out); err != nil {
+	if err != nil {
 		return err
 	}
 	b, _ := json.Marshal(out)

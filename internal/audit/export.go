@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"github.com/stellaops/signer-agent/proto"
+
 	"archive/tar"
 	"context"
 	"crypto/sha256"
@@ -11,36 +13,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // ErrCorrupt is returned by Export for a segment whose records do not
 // verify; run Verify for the details.
 var ErrCorrupt = errors.New("audit segment corrupt")
 
-// Manifest describes the segments of one export, so the receiving side can
-// check each file and link the segments into one chain.
-type Manifest struct {
-	Version   int           `json:"version"`
-	CreatedAt time.Time     `json:"createdAt"`
-	Segments  []SegmentInfo `json:"segments"`
-}
+// Manifest describes the segments of one export.
+type Manifest = proto.AuditManifest
 
 // SegmentInfo describes one closed segment.
-type SegmentInfo struct {
-	Name string `json:"name"`
-	// Records in the segment's chain; FirstSeq, PrevHash, LastSeq and
-	// LastHash are empty when there are none. PrevHash is the first
-	// record's prevHash: the previous segment's LastHash.
-	Records  int    `json:"records"`
-	FirstSeq uint64 `json:"firstSeq,omitempty"`
-	PrevHash string `json:"prevHash,omitempty"`
-	LastSeq  uint64 `json:"lastSeq,omitempty"`
-	LastHash string `json:"lastHash,omitempty"`
-	// Bytes and SHA256 ("sha256:" + hex) cover the whole file.
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-}
+type SegmentInfo = proto.AuditSegment
 
 // Export copies the closed segments not yet exported whose records all
 // have seq <= upTo (every closed segment when upTo is 0) into the

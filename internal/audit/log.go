@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"github.com/stellaops/signer-agent/proto"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,21 +121,8 @@ const (
 	RecoveryCorrupt = "corrupt"
 )
 
-// Recovery describes a repair of the end of a segment. It is recorded in
-// the Recovered field of a Notice record, the next record the log writes,
-// so the chain stays valid and the repair stays visible.
-type Recovery struct {
-	// Segment is the file name of the repaired segment.
-	Segment string `json:"segment"`
-	// Offset is where the valid records of Segment end.
-	Offset int64 `json:"offset"`
-	// TruncatedBytes were cut off the end of Segment.
-	TruncatedBytes int64 `json:"truncatedBytes,omitempty"`
-	// AbandonedBytes follow Offset in Segment and are not part of the chain.
-	AbandonedBytes int64  `json:"abandonedBytes,omitempty"`
-	Reason         string `json:"reason"`
-	Detail         string `json:"detail,omitempty"`
-}
+// Recovery describes one repair of a segment's end.
+type Recovery = proto.AuditRecovery
 
 // Log is the durable, hash-chained audit log (see the package doc and
 // GenesisHash). It implements Auditor. All methods are safe for concurrent

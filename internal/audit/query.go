@@ -248,3 +248,7 @@ func readRecords(path string, from, limit int64, fn func(end int64, r *Record) e
 	}
 	return end, err
 }
+
+// Query streams the log's records that match f to fn (see the package
+// function Query).
+func (l *Log) Query(f Filter, fn func(Record) error) error { return Query(l.dir, f, fn) }

@@ -6,27 +6,26 @@ import (
 	"os"
 )
 
-// Opener opens keys named by URI. Its zero value reads the process
-// environment and the real file system; tests replace either.
+// OpenFunc opens a key named by a URI of one scheme: every backend ends as
+// a Key (a crypto.Signer with Close), whatever holds it.
+type OpenFunc func(ctx context.Context, uri string) (Key, error)
+
+// Opener opens keys named by URI. Its zero value opens file: and memory:
+// keys, reading the process environment and the real file system; tests
+// replace either. Other schemes are opened by the Backends registered for
+// them.
 type Opener struct {
 	// Getenv looks up environment variables (password-env=NAME). Nil means
 	// os.Getenv.
 	Getenv func(name string) string
 	// ReadFile reads key and password files. Nil means os.ReadFile.
 	ReadFile func(name string) ([]byte, error)
-	// PKCS11 opens pkcs11: URIs; nil refuses them. Set it to the Open
-	// method of a pkcs11.Opener (package keys/pkcs11 imports keys, so keys
-	// cannot call it directly).
-	PKCS11 func(ctx context.Context, uri string) (Key, error)
-	// TPM opens tpm: URIs; nil refuses them. Set it to tpm.Open (package
-	// keys/tpm imports keys, so keys cannot call it directly).
-	TPM func(ctx context.Context, uri string) (Key, error)
-	// KMS opens awskms://, gcpkms://, azurekms:// and hashivault:// URIs;
-	// nil refuses them. Set it to kms.Open (package keys/kms).
-	KMS func(ctx context.Context, uri string) (Key, error)
-	// FIDO2 opens fido2: URIs (locked until unlocked); nil refuses them.
-	// Set it to fido2.Open.
-	FIDO2 func(ctx context.Context, uri string) (Key, error)
+	// Backends maps a URI scheme ("pkcs11", "tpm", "fido2", "awskms", …)
+	// to the function that opens it. The backend packages import keys, so
+	// keys cannot call them itself: the agent registers them (see
+	// agent.DefaultBackends). A scheme with no entry is refused with
+	// ErrUnsupportedScheme.
+	Backends map[string]OpenFunc
 }
 
 // Open opens the key named by uri, dispatching on its scheme. An unknown
@@ -40,31 +39,14 @@ func (o *Opener) Open(ctx context.Context, uri string) (Key, error) {
 		return o.openFile(uri)
 	case "memory":
 		return openMemory(uri)
-	case "pkcs11":
-		if o.PKCS11 == nil {
-			return nil, fmt.Errorf("%w: %q (no PKCS#11 backend configured)", ErrUnsupportedScheme, scheme)
-		}
-		return o.PKCS11(ctx, uri)
-	case "tpm":
-		if o.TPM == nil {
-			return nil, fmt.Errorf("%w: %q (no TPM backend configured)", ErrUnsupportedScheme, scheme)
-		}
-		return o.TPM(ctx, uri)
-	case "awskms", "gcpkms", "azurekms", "hashivault":
-		if o.KMS == nil {
-			return nil, fmt.Errorf("%w: %q (no KMS backend configured)", ErrUnsupportedScheme, scheme)
-		}
-		return o.KMS(ctx, uri)
-	case "fido2":
-		if o.FIDO2 == nil {
-			return nil, fmt.Errorf("%w: %q (no FIDO2 backend configured)", ErrUnsupportedScheme, scheme)
-		}
-		return o.FIDO2(ctx, uri)
-	// Later: "keyless".
 	case "":
 		return nil, fmt.Errorf("%w: key URI has no scheme (want file:, memory:, …)", ErrUnsupportedScheme)
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedScheme, scheme)
+		open, ok := o.Backends[scheme]
+		if !ok || open == nil {
+			return nil, fmt.Errorf("%w: %q (no backend registered for it)", ErrUnsupportedScheme, scheme)
+		}
+		return open(ctx, uri)
 	}
 }
 

@@ -3,6 +3,8 @@
 package peercred
 
 import (
+	"github.com/stellaops/signer-agent/proto"
+
 	"context"
 	"errors"
 	"fmt"
@@ -14,19 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Cred is a peer's identity as the kernel saw it at connect time.
-type Cred struct {
-	UID uint32 `json:"uid"`
-	GID uint32 `json:"gid"`
-	PID int32  `json:"pid"`
-	// Groups are the peer's supplementary groups (SO_PEERGROUPS), so a
-	// caller that is in the socket's group as a supplementary member
-	// matches a gid rule.
-	Groups []uint32 `json:"groups,omitempty"`
-	// Exe is the peer's executable path, best effort (empty when /proc is
-	// hidden or the process has gone).
-	Exe string `json:"exe,omitempty"`
-}
+// Cred is the peer's identity (see proto.PeerCred).
+type Cred = proto.PeerCred
 
 // ErrNotUnix is returned for connections that carry no peer credentials
 // (TCP, pipes in tests).

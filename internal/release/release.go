@@ -1,6 +1,8 @@
 package release
 
 import (
+	"github.com/stellaops/signer-agent/proto"
+
 	"context"
 	"crypto"
 	"errors"
@@ -97,35 +99,12 @@ type AllowEntry struct {
 	Note       string
 }
 
-// Approval records a manual approval carried by an allowlist entry.
-type Approval struct {
-	ApprovedBy string     `json:"approvedBy"`
-	ApprovedAt *time.Time `json:"approvedAt,omitempty"`
-	Note       string     `json:"note,omitempty"`
-}
+// Approval records a manual approval (see proto.ReleaseApproval).
+type Approval = proto.ReleaseApproval
 
-// Verdict is the release-integrity decision for one digest.
-type Verdict struct {
-	Digest  string `json:"digest"`
-	Trusted bool   `json:"trusted"`
-	// Source is what trusted the digest (a Source* constant), SourceCache
-	// for a cached verdict, "" for a fresh untrusted verdict.
-	Source string `json:"source,omitempty"`
-	// OriginalSource is the source of a cached verdict (Source is "cache").
-	OriginalSource string `json:"originalSource,omitempty"`
-	// KeyHint is the base64 SHA-256 of the PKIX DER of the release key that
-	// verified the signature ("" for the allowlist).
-	KeyHint string `json:"keyHint,omitempty"`
-	// Version is the release version, "" if unknown (see the package doc).
-	Version string `json:"version,omitempty"`
-	// ManualApproval is set for allowlist entries that carry an approver.
-	ManualApproval *Approval `json:"manualApproval,omitempty"`
-	// Reason says why the digest is untrusted, for the audit log.
-	Reason string `json:"reason,omitempty"`
-	// CheckedAt is when the lookup ran (for a cached verdict, the original
-	// lookup).
-	CheckedAt time.Time `json:"checkedAt"`
-}
+// Verdict is the release-integrity decision for one digest (see
+// proto.ReleaseVerdict).
+type Verdict = proto.ReleaseVerdict
 
 // Checker answers release-integrity checks. It is safe for concurrent use.
 // Reloading configuration means building a new Checker (its cache starts

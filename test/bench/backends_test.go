@@ -27,7 +27,7 @@ import (
 // raw signature through the binding.
 func softHSMRawSign(b *testing.B) func() error {
 	uri := harness.SoftHSMKey(b, "bench")
-	k, err := (&keys.Opener{PKCS11: (&pkcs11.Opener{}).Open}).Open(context.Background(), uri)
+	k, err := (&keys.Opener{Backends: map[string]keys.OpenFunc{"pkcs11": (&pkcs11.Opener{}).Open}}).Open(context.Background(), uri)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -186,7 +186,14 @@ func (discardAuditor) Append(_ context.Context, r *audit.Record) error {
 	return nil
 }
 
-func (discardAuditor) Close() error { return nil }
+func (discardAuditor) Close() error                                       { return nil }
+func (discardAuditor) Query(audit.Filter, func(audit.Record) error) error { return nil }
+func (discardAuditor) Rotate(context.Context) error                       { return audit.ErrNotDurable }
+func (discardAuditor) Export(context.Context, string, uint64) (*audit.Manifest, error) {
+	return nil, audit.ErrNotDurable
+}
+func (discardAuditor) Prune() ([]string, error) { return nil, nil }
+func (discardAuditor) Ready() error             { return nil }
 
 // parallel16Timed is parallel16 around op, reporting the median and 99th
 // percentile of op's latency as p50-µs and p99-µs.

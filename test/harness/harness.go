@@ -57,12 +57,14 @@ type Options struct {
 	// directory instead of the in-memory one (Audit is then nil).
 	FileAudit bool
 	// Auditor, when set, is the agent's auditor (Audit is then nil).
-	Auditor audit.Auditor
+	Auditor agent.AuditLog
 	// FIDO2 supplies the authenticator that unlocks fido2: keys.
 	FIDO2 func() (fido2.Authenticator, error)
 	// KeyRetryInterval is the agent's pending-key retry interval (0: its
 	// default).
 	KeyRetryInterval time.Duration
+	// Opener opens the agent's keys (nil: the agent's default).
+	Opener *keys.Opener
 }
 
 // ShortTempDir makes a temporary directory with a path short enough for
@@ -99,7 +101,7 @@ func StartAgent(t testing.TB, o Options) *Agent {
 		}
 	}
 	var aud *audit.Memory
-	var auditor audit.Auditor
+	var auditor agent.AuditLog
 	switch {
 	case o.Auditor != nil:
 		auditor = o.Auditor
@@ -115,7 +117,7 @@ func StartAgent(t testing.TB, o Options) *Agent {
 			readyOnce.Do(func() { close(ready) })
 		}
 	}
-	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: auditor, Notify: notify, FIDO2: o.FIDO2, KeyRetryInterval: o.KeyRetryInterval})
+	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Auditor: auditor, Notify: notify, FIDO2: o.FIDO2, KeyRetryInterval: o.KeyRetryInterval, Opener: o.Opener})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

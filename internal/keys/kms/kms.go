@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -211,4 +212,14 @@ func hashName(h crypto.Hash) string {
 		return "none (unhashed message)"
 	}
 	return h.String()
+}
+
+// Schemes returns the URI schemes Open accepts, sorted.
+func Schemes() []string {
+	out := make([]string, 0, len(providers))
+	for s := range providers {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
 }

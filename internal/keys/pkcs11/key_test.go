@@ -67,7 +67,7 @@ func TestKeysOpener(t *testing.T) {
 		t.Errorf("keys.Opener without a PKCS#11 backend: got %v, want ErrUnsupportedScheme", err)
 	}
 	var p pkcs11.Opener
-	ko := &keys.Opener{PKCS11: p.Open}
+	ko := &keys.Opener{Backends: map[string]keys.OpenFunc{"pkcs11": p.Open}}
 	k, err := ko.Open(ctx, uri)
 	if err != nil {
 		t.Fatal(err)

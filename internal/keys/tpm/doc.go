@@ -38,5 +38,5 @@
 //
 // CreateKey makes keys for the CLI. Open is the keys.Opener hook for the
 // tpm scheme (package keys cannot import its backends):
-// keys.Opener{TPM: tpm.Open}.
+// keys.Opener{Backends: map[string]keys.OpenFunc{"tpm": tpm.Open}}.
 package tpm

@@ -80,7 +80,7 @@ func TestConformance(t *testing.T) {
 	sim := startSimulator(t)
 	dir := t.TempDir()
 	authFile := writeFile(t, dir, "auth", testAuth+"\n")
-	opener := keys.Opener{TPM: Open}
+	opener := keys.Opener{Backends: map[string]keys.OpenFunc{"tpm": Open}}
 	for _, c := range []struct {
 		name string
 		opts CreateOptions

@@ -3,44 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/release"
 	"github.com/stellaops/signer-agent/proto"
 )
-
-const gateRelease = "release"
-
-// newRelease builds the release checker of a config (rebuilt on every
-// reload, so allowlist and key edits take effect; its cache starts empty).
-func newRelease(cfg *config.Config, now func() time.Time) (*release.Checker, error) {
-	rl := cfg.Release
-	rc := release.Config{
-		Repository: rl.Repository, OfflineDir: rl.OfflineDir, CacheTTL: rl.CacheTTL,
-		Insecure: rl.Insecure, Now: now,
-	}
-	if len(rl.KeyFiles) > 0 {
-		keys, err := release.LoadKeys(rl.KeyFiles...)
-		if err != nil {
-			return nil, fmt.Errorf("release.keyFiles: %w", err)
-		}
-		rc.PublicKeys = keys
-	}
-	if rl.AllowlistFile != "" {
-		al, err := release.LoadAllowlist(rl.AllowlistFile)
-		if err != nil {
-			return nil, fmt.Errorf("release.allowlistFile: %w", err)
-		}
-		rc.Allowlist = al
-	}
-	c, err := release.New(rc)
-	if err != nil {
-		return nil, fmt.Errorf("release: %w", err)
-	}
-	return c, nil
-}
 
 // releaseGate requires the calling scanner's image digest to be a trusted
 // release (SPEC §1 step 5) and enforces the PoE's version window.
@@ -78,20 +45,4 @@ func (a *Agent) releaseGate(ctx context.Context, rc *requestContext) *Denial {
 		}
 	}
 	return nil
-}
-
-// handleReferrers is GET /api/v1/signer/verify/referrers?digest=…: the
-// release-integrity verdict, its source and the key that signed it.
-func (a *Agent) handleReferrers(w http.ResponseWriter, rc *requestContext) {
-	d := rc.r.URL.Query().Get("digest")
-	if err := release.ValidateDigest(d); err != nil {
-		a.refuse(rc.r.Context(), w, rc, gateRoute, deny(proto.CodeInvalidRequest, "digest: want sha256:<64 lowercase hex>", "bad digest query"))
-		return
-	}
-	v, err := rc.snap.rel.Check(rc.r.Context(), d)
-	if err != nil {
-		a.refuse(rc.r.Context(), w, rc, gateRelease, deny(proto.CodeInvalidRequest, "digest could not be checked", err.Error()))
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
 }

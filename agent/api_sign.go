@@ -46,9 +46,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	}
 	if err != nil {
 		a.log.Error("signing failed", zap.String("requestId", rc.id), zap.Error(err))
-		d := deny(proto.CodeSigningBackendUnavailable, "the signing backend failed; retry later", err.Error())
-		d.RetryAfter = 5 * time.Second
-		a.refuse(ctx, w, rc, gateSign, d)
+		a.refuse(ctx, w, rc, gateSign, signingDenial(err))
 		return
 	}
 	rc.rec.Decision = audit.Allow
@@ -58,9 +56,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	rc.rec.LatencyMS = msSince(a.now, rc.start)
 	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
 		a.log.Error("audit append failed; signature discarded", zap.String("requestId", rc.id), zap.Error(err))
-		d := deny(proto.CodeAuditUnavailable, "the audit log is unavailable; nothing was signed", err.Error())
-		d.RetryAfter = 5 * time.Second
-		a.refuse(ctx, w, rc, gateAudit, d)
+		a.refuse(ctx, w, rc, gateAudit, auditDenial(err))
 		return
 	}
 	// Each decision is in the audit log; the success line is debug-level

@@ -2,15 +2,11 @@ package agent
 
 import (
 	"context"
-	"errors"
 
 	"github.com/stellaops/signer-agent/internal/entitlement"
-	"github.com/stellaops/signer-agent/internal/metrics"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
 )
-
-const gateQuota = "quota"
 
 // planFor returns the plan whose quotas apply: the one the PoE names, with
 // the PoE's overrides; under an emergency bypass (no PoE verdict) the
@@ -39,28 +35,38 @@ func (a *Agent) quotaGate(_ context.Context, rc *requestContext) *Denial {
 	if ok {
 		rc.rec.Plan = p.Name
 	}
-	t, d := a.quota.Admit(rc.tenant, p, int64(len(rc.statement)))
-	if d != nil {
-		var code proto.Code
-		kind := metrics.QuotaRate
-		switch {
-		case errors.Is(d, quota.ErrTooLarge):
-			code, kind = proto.CodeArtifactTooLarge, metrics.QuotaSize
-		case errors.Is(d, quota.ErrExhausted):
-			code, kind = proto.CodeQuotaExhausted, metrics.QuotaDaily
-		case errors.Is(d, quota.ErrConcurrency) || errors.Is(d, quota.ErrOverloaded):
-			code, kind = proto.CodePlanThrottled, metrics.QuotaConcurrency
-		default:
-			code = proto.CodePlanThrottled
-		}
+	t, qd := a.quota.Admit(rc.tenant, p, int64(len(rc.statement)))
+	if qd != nil {
+		d, kind := quotaDenial(qd)
 		a.metrics.QuotaHit(rc.tenant, p.Name, kind)
-		den := deny(code, d.Err.Error(), d.Reason)
-		den.RetryAfter = d.RetryAfter
-		return den
+		return d
 	}
 	rc.ticket = t
 	if ok && p.ArtifactsPerDay > 0 {
 		rc.quota = &proto.Quota{Plan: p.Name, RemainingToday: t.Remaining}
 	}
 	return nil
+}
+
+// applyOverrides lays a PoE's quota overrides over its plan.
+func applyOverrides(p quota.Plan, q *entitlement.Quotas) quota.Plan {
+	if q == nil {
+		return p
+	}
+	if q.QPS != nil {
+		p.QPS = *q.QPS
+	}
+	if q.Burst != nil {
+		p.Burst = *q.Burst
+	}
+	if q.Concurrency != nil {
+		p.Concurrency = *q.Concurrency
+	}
+	if q.MaxArtifactBytes != nil {
+		p.MaxArtifactBytes = *q.MaxArtifactBytes
+	}
+	if q.ArtifactsPerDay != nil {
+		p.ArtifactsPerDay = *q.ArtifactsPerDay
+	}
+	return p
 }

@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/stellaops/signer-agent/internal/auth"
+	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/metrics"
+	"github.com/stellaops/signer-agent/internal/quota"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// This file maps the errors of the gates' libraries to SPEC §4.3 codes:
+// the one place where a library error becomes a wire code.
+
+// retryBackend is the Retry-After of signing_backend_unavailable and
+// audit_unavailable.
+const retryBackend = 5 * time.Second
+
+// authDenial maps an auth error to a denial with WWW-Authenticate.
+func authDenial(err error) *Denial {
+	var ae *auth.Error
+	if !errors.As(err, &ae) {
+		return &Denial{Code: proto.CodeInvalidToken, Detail: "token could not be verified", Reason: err.Error(),
+			Header: wwwAuthenticate(proto.CodeInvalidToken)}
+	}
+	d := &Denial{Code: ae.Code, Detail: ae.Detail, Reason: ae.Reason}
+	if d.Detail == "" {
+		d.Detail = ae.Code.Title()
+	}
+	switch ae.Code.Status() {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		if ae.Code == proto.CodeTenantMismatch {
+			break
+		}
+		d.Header = wwwAuthenticate(ae.Code)
+	}
+	return d
+}
+
+// wwwAuthenticate is the DPoP challenge (RFC 9449 §7.1) for a code.
+func wwwAuthenticate(code proto.Code) http.Header {
+	h := http.Header{}
+	h.Set(proto.HeaderWWWAuthenticate, fmt.Sprintf(`DPoP error=%q, algs="ES256 EdDSA"`, string(code)))
+	return h
+}
+
+// quotaDenial maps a quota refusal to its code, and names the limit for
+// the metrics.
+func quotaDenial(d *quota.Denial) (*Denial, string) {
+	code, kind := proto.CodePlanThrottled, metrics.QuotaRate
+	switch {
+	case errors.Is(d, quota.ErrTooLarge):
+		code, kind = proto.CodeArtifactTooLarge, metrics.QuotaSize
+	case errors.Is(d, quota.ErrExhausted):
+		code, kind = proto.CodeQuotaExhausted, metrics.QuotaDaily
+	case errors.Is(d, quota.ErrConcurrency) || errors.Is(d, quota.ErrOverloaded):
+		code, kind = proto.CodePlanThrottled, metrics.QuotaConcurrency
+	}
+	den := deny(code, d.Err.Error(), d.Reason)
+	den.RetryAfter = d.RetryAfter
+	return den, kind
+}
+
+// entitlementDenial maps a refused or unavailable PoE verdict.
+func entitlementDenial(err error, v entitlement.Verdict) *Denial {
+	var e *entitlement.Error
+	code := proto.CodeEntitlementDenied
+	if errors.As(err, &e) {
+		code = e.Code()
+	}
+	d := deny(code, "Proof-of-Entitlement not accepted", v.Reason)
+	if code == proto.CodeEntitlementUnavailable {
+		d.Detail = "licensing is unavailable and no recent verdict is cached; retry later"
+		d.RetryAfter = 30 * time.Second
+	}
+	return d
+}
+
+// signingDenial is the refusal when every key (and the fallback) failed.
+func signingDenial(err error) *Denial {
+	d := deny(proto.CodeSigningBackendUnavailable, "the signing backend failed; retry later", err.Error())
+	d.RetryAfter = retryBackend
+	return d
+}
+
+// auditDenial is the refusal when the allow record could not be made
+// durable: the signature is discarded.
+func auditDenial(err error) *Denial {
+	d := deny(proto.CodeAuditUnavailable, "the audit log is unavailable; nothing was signed", err.Error())
+	d.RetryAfter = retryBackend
+	return d
+}
+
+var _ = fmt.Sprintf

@@ -1,0 +1,70 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/stellaops/signer-agent/internal/attest"
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// bodyGate reads the body under the cap, decodes and validates the sign
+// request strictly and builds the canonical statement.
+func bodyGate(_ context.Context, rc *requestContext) *Denial {
+	max := rc.snap.cfg.Transport.MaxBodyBytes
+	body, err := readBody(rc.r, max)
+	if err != nil {
+		return deny(proto.CodeInvalidRequest, "could not read request body", "read body: "+err.Error())
+	}
+	if int64(len(body)) > max {
+		return deny(proto.CodePayloadTooLarge, fmt.Sprintf("request body over %d bytes", max), "body over cap while reading")
+	}
+	rc.body = body
+	req, err := proto.DecodeSignRequest(body)
+	if err != nil {
+		return deny(proto.CodeInvalidRequest, trimInvalid(err), err.Error())
+	}
+	rc.req = req
+	rc.rec.PredicateType = req.PredicateType
+	rc.rec.ScannerDigest = req.ScannerImageDigest
+	for _, s := range req.Subject {
+		for alg, d := range s.Digest {
+			rc.rec.SubjectDigests = append(rc.rec.SubjectDigests, alg+":"+d)
+		}
+	}
+	st, err := attest.BuildStatement(req)
+	if err != nil {
+		if errors.Is(err, attest.ErrPolicyConflict) {
+			return deny(proto.CodeInvalidRequest, "predicate already has a policy member; do not also send policy", err.Error())
+		}
+		return deny(proto.CodeInvalidRequest, "predicate cannot be canonicalised", err.Error())
+	}
+	rc.statement = st
+	rc.rec.PayloadDigest = attest.Digest(st)
+	return nil
+}
+
+func trimInvalid(err error) string {
+	s := err.Error()
+	p := proto.ErrInvalidRequest.Error() + ": "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+// readBody reads at most max+1 bytes of the body, in one allocation when
+// the request declares its length.
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= max {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, max+1))
+}

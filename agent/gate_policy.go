@@ -1,0 +1,46 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stellaops/signer-agent/proto"
+)
+
+// policyGate checks the predicate type against the tenant's allowlist and
+// chooses the signing keys.
+func (a *Agent) policyGate(_ context.Context, rc *requestContext) *Denial {
+	cfg := rc.snap.cfg
+	if !rc.snap.predicates[rc.tenant][rc.req.PredicateType] {
+		return deny(proto.CodePredicateNotAllowed, "predicate type not allowed for this tenant",
+			fmt.Sprintf("predicate type %q not allowed for tenant %q", rc.req.PredicateType, rc.tenant))
+	}
+	if rc.req.Mode() == proto.ModeKeyless {
+		return deny(proto.CodeKeyUnavailable, "keyless signing is not configured on this agent", "keyless requested; no Fulcio configured")
+	}
+	ids := rc.req.KeyIDs()
+	if len(ids) == 0 {
+		t := cfg.Tenant(rc.tenant)
+		if t == nil || t.DefaultKey == "" {
+			return deny(proto.CodeKeyUnavailable, "tenant has no default key; name one in options.keyIds", errNoDefaultKey.Error())
+		}
+		ids = []string{t.DefaultKey}
+	}
+	now := a.now()
+	for _, id := range ids {
+		k, ok := rc.snap.keys[id]
+		if !ok {
+			return deny(proto.CodeNotFound, "unknown key id", fmt.Sprintf("unknown key id %q", id))
+		}
+		if !k.serves(rc.tenant) {
+			return deny(proto.CodeKeyUnavailable, "key not available to this tenant", fmt.Sprintf("key %q does not serve tenant %q", id, rc.tenant))
+		}
+		if why := k.usable(now); why != "" {
+			return deny(proto.CodeKeyUnavailable, why, fmt.Sprintf("key %q: %s", id, why))
+		}
+		rc.keys = append(rc.keys, k)
+		rc.rec.KeyIDs = append(rc.rec.KeyIDs, id)
+		rc.rec.KeySources = append(rc.rec.KeySources, k.source)
+	}
+	return nil
+}
