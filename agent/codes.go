@@ -16,6 +16,25 @@ import (
 // This file maps the errors of the gates' libraries to SPEC §4.3 codes:
 // the one place where a library error becomes a wire code.
 
+// Denial is a gate's refusal.
+type Denial struct {
+	Code proto.Code
+	// Detail is safe to show the caller; it never echoes tokens or payloads.
+	Detail string
+	// Reason is the precise cause, for the audit record and logs only.
+	Reason     string
+	RetryAfter time.Duration
+	// Header holds extra response headers (WWW-Authenticate, DPoP-Nonce…).
+	Header http.Header
+}
+
+func deny(code proto.Code, detail, reason string) *Denial {
+	if reason == "" {
+		reason = detail
+	}
+	return &Denial{Code: code, Detail: detail, Reason: reason}
+}
+
 // retryBackend is the Retry-After of signing_backend_unavailable and
 // audit_unavailable.
 const retryBackend = 5 * time.Second
@@ -95,4 +114,13 @@ func auditDenial(err error) *Denial {
 	return d
 }
 
-var _ = fmt.Sprintf
+// trimInvalid drops the "invalid request: " prefix of a proto validation
+// error, for the problem detail.
+func trimInvalid(err error) string {
+	s := err.Error()
+	p := proto.ErrInvalidRequest.Error() + ": "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/proto"
@@ -45,26 +43,4 @@ func bodyGate(_ context.Context, rc *requestContext) *Denial {
 	rc.statement = st
 	rc.rec.PayloadDigest = attest.Digest(st)
 	return nil
-}
-
-func trimInvalid(err error) string {
-	s := err.Error()
-	p := proto.ErrInvalidRequest.Error() + ": "
-	if len(s) > len(p) && s[:len(p)] == p {
-		return s[len(p):]
-	}
-	return s
-}
-
-// readBody reads at most max+1 bytes of the body, in one allocation when
-// the request declares its length.
-func readBody(r *http.Request, max int64) ([]byte, error) {
-	if n := r.ContentLength; n > 0 && n <= max {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			return nil, err
-		}
-		return buf, nil
-	}
-	return io.ReadAll(io.LimitReader(r.Body, max+1))
 }
