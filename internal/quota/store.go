@@ -265,7 +265,7 @@ func (s *Store) AdmitN(ctx context.Context, tenant string, p Plan, size int64, n
 			s.obs.Reservation(ModeShared, OutcomeError)
 			return nil, fmt.Errorf("quota store: %w", ctx.Err())
 		}
-		s.markDown(err)
+		s.markDown(fmt.Errorf("quota store: reservation: %w", err))
 		return s.admitOutage(ctx, tenant, p, size, n)
 	}
 	if r.granted == 0 {
