@@ -20,7 +20,7 @@ import (
 // temporary Unix socket (or a 127.0.0.1 port for TLS), with persistence
 // off. It is killed in cleanup; stop/start/pause/resume stage outages.
 type redisServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	sock string
 	port int // TLS port, 0 when on the socket only
@@ -41,7 +41,7 @@ func redisBinary(t testing.TB) string {
 
 // startRedis starts a server on a fresh socket; extra are more
 // redis-server arguments.
-func startRedis(t *testing.T, extra ...string) *redisServer {
+func startRedis(t testing.TB, extra ...string) *redisServer {
 	t.Helper()
 	// Unix socket paths are limited to 104 bytes: keep the directory short.
 	dir, err := os.MkdirTemp("", "rq")
@@ -73,7 +73,7 @@ func startRedisTLS(t *testing.T) *redisServer {
 	return r
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
