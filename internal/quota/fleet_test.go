@@ -38,7 +38,7 @@ func TestFleetDailyExact(t *testing.T) {
 				exhausted.Add(1)
 			default:
 				other.Add(1)
-				t.Errorf("admit: %v", err)
+				t.Errorf("admit: %v (%s)", err, a.Status().Err)
 			}
 		}(agents[i%2])
 	}
@@ -88,7 +88,7 @@ func TestFleetRate(t *testing.T) {
 					throttled.Add(1)
 					time.Sleep(2 * time.Millisecond)
 				default:
-					t.Errorf("admit: %v", err)
+					t.Errorf("admit: %v (%s)", err, a.Status().Err)
 					return
 				}
 			}
@@ -251,6 +251,7 @@ func TestSlowStore(t *testing.T) {
 	ev := newEvents()
 	cfg := storeOpts(srv, uniquePrefix(t))
 	cfg.OnStoreDown, cfg.LocalShare, cfg.OnModeChange = OnDownLocal, 1, ev.record
+	cfg.Redis.Timeout = 300 * time.Millisecond
 	s := openStore(t, cfg)
 	p := Plan{Name: "p", Concurrency: 2}
 	srv.pause()

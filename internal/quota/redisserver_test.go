@@ -166,10 +166,12 @@ func (r *redisServer) leases(prefix, tenant string) int64 {
 	return r.do("ZCARD", keysFor(prefix, tenant).leases).(int64)
 }
 
-// storeOpts are the settings tests use: short timeouts and probes.
+// storeOpts are the settings tests use: short probes, and timeouts long
+// enough for a loaded 2-core machine under -race (outages are staged by
+// killing the server, which fails at once; TestSlowStore sets its own).
 func storeOpts(r *redisServer, prefix string) StoreConfig {
 	return StoreConfig{
-		Redis:       RedisConfig{Addr: r.addr(), KeyPrefix: prefix, Timeout: 300 * time.Millisecond, DialTimeout: 300 * time.Millisecond},
+		Redis:       RedisConfig{Addr: r.addr(), KeyPrefix: prefix, Timeout: 3 * time.Second, DialTimeout: 3 * time.Second},
 		OnStoreDown: OnDownDeny,
 		ProbeMin:    10 * time.Millisecond,
 		ProbeMax:    100 * time.Millisecond,

@@ -175,6 +175,7 @@ func OpenRedis(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		s.down.Store(true)
 		s.lastErr = err
+		s.status = Status{Mode: s.outage, Since: cfg.Now(), Err: err.Error()}
 		s.kick <- struct{}{}
 	} else {
 		s.obs.ModeChanged(ModeShared)
@@ -416,13 +417,16 @@ func (s *Store) addUnsynced(tenant string, n int64) {
 func (s *Store) markDown(err error) {
 	s.mu.Lock()
 	s.lastErr = err
-	s.mu.Unlock()
 	if s.down.CompareAndSwap(false, true) {
+		s.status = Status{Mode: s.outage, Since: s.cfg.Now(), Err: err.Error()}
+		s.mu.Unlock()
 		select {
 		case s.kick <- struct{}{}:
 		default:
 		}
+		return
 	}
+	s.mu.Unlock()
 }
 
 // probe loads the scripts (on every shard), which proves the store
@@ -459,9 +463,8 @@ func (s *Store) monitor(ctx context.Context, startDown bool) {
 			continue
 		}
 		s.mu.Lock()
-		cause := s.lastErr
+		cause, since := s.lastErr, s.status.Since
 		s.mu.Unlock()
-		since := s.cfg.Now()
 		s.emit(ModeChange{From: from, To: s.outage, At: since, Err: cause})
 		from = ModeShared
 		delay := s.cfg.ProbeMin
@@ -477,24 +480,24 @@ func (s *Store) monitor(ctx context.Context, startDown bool) {
 			}
 			s.mu.Lock()
 			s.lastErr = err
-			s.status.Err = err.Error()
+			if s.down.Load() {
+				s.status.Err = err.Error()
+			}
 			s.mu.Unlock()
 			delay = min(2*delay, s.cfg.ProbeMax)
 		}
 		s.syncLocal(ctx)
-		s.down.Store(false)
 		now := s.cfg.Now()
+		s.mu.Lock()
+		s.down.Store(false)
+		s.status = Status{Mode: ModeShared, Since: now}
+		s.mu.Unlock()
 		s.emit(ModeChange{From: s.outage, To: ModeShared, At: now, Down: now.Sub(since)})
 	}
 }
 
+// emit reports a switch (the status has already changed).
 func (s *Store) emit(mc ModeChange) {
-	s.mu.Lock()
-	s.status = Status{Mode: mc.To, Since: mc.At}
-	if mc.Err != nil {
-		s.status.Err = mc.Err.Error()
-	}
-	s.mu.Unlock()
 	s.obs.ModeChanged(mc.To)
 	if s.cfg.OnModeChange != nil {
 		s.cfg.OnModeChange(mc)
