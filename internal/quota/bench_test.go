@@ -69,3 +69,31 @@ func BenchmarkAdmit16(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAdmitOneCaller is the shared Store's round trip with no
+// queueing: one caller, one admission at a time.
+func BenchmarkAdmitOneCaller(b *testing.B) {
+	srv := startRedis(b)
+	s, err := OpenRedis(context.Background(), StoreConfig{Redis: RedisConfig{Addr: srv.addr(), KeyPrefix: "bench:"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	plan := Plan{Name: "bench", QPS: 1e9, Burst: 1e9, Concurrency: 1 << 20, ArtifactsPerDay: 1 << 50}
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		tk, err := s.AdmitN(context.Background(), "tenant", plan, 1, 1)
+		lat = append(lat, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+		tk.Commit()
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
