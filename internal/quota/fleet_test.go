@@ -275,8 +275,14 @@ func TestStartWithStoreDown(t *testing.T) {
 	cfg.OnModeChange = ev.record
 	s := openStore(t, cfg)
 	ev.next(t, "", ModeUnavailable)
-	if _, err := s.AdmitN(context.Background(), "tenant", Plan{}, 1, 1); !errors.Is(err, ErrUnavailable) {
+	if _, err := s.AdmitN(context.Background(), "tenant", Plan{Name: "p", ArtifactsPerDay: 5}, 1, 1); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("got %v", err)
+	}
+	// A plan with no limit the store keeps needs no store.
+	if tk, err := s.AdmitN(context.Background(), "tenant", Plan{Name: "open", MaxArtifactBytes: 10}, 1, 1); err != nil {
+		t.Fatalf("plan without shared limits: %v", err)
+	} else {
+		tk.Commit()
 	}
 	srv.start()
 	ev.next(t, ModeUnavailable, ModeShared)

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Environment of the lease-holder subprocess (see TestLeaseOfKilledAgent).
@@ -19,13 +17,9 @@ const (
 	holderTTL    = "QUOTA_TEST_HOLDER_TTL"
 )
 
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
-
 func TestMain(m *testing.M) {
 	// go-redis logs dial failures on its own; the outage tests cause many.
-	redis.SetLogger(quietLogger{})
+	SetClientLogger(nil)
 	if addr := os.Getenv(holderAddr); addr != "" {
 		os.Exit(holdLeases(addr))
 	}

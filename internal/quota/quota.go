@@ -8,6 +8,12 @@
 // start from the durable audit log (every allowed signature has a record
 // that was fsynced before its response), so neither a restart nor a crash
 // resets a tenant's day.
+//
+// Two Admitters enforce plans: Limiter, each node on its own (quota.store:
+// local), and Store, one count per tenant for a whole fleet in Redis or
+// Valkey (quota.store: redis, SPEC §16; store.go, docs/fleet.md), with a
+// defined outage mode. The package does not log; the Store reports through
+// StoreConfig.OnModeChange and an Observer.
 package quota
 
 import (

@@ -66,6 +66,21 @@ type TLSFiles struct {
 	ServerName string
 }
 
+// SetClientLogger sends the messages go-redis writes on its own (failed
+// dials, pool events; never credentials) to printf instead of stderr. It
+// is process-wide; nil discards them. The agent calls it once at start.
+func SetClientLogger(printf func(format string, args ...any)) {
+	redis.SetLogger(clientLogger(printf))
+}
+
+type clientLogger func(format string, args ...any)
+
+func (l clientLogger) Printf(_ context.Context, format string, args ...any) {
+	if l != nil {
+		l(format, args...)
+	}
+}
+
 // ParseAddr splits a standalone address: unix:///path gives ("unix",
 // "/path"); host:port gives ("tcp", "host:port").
 func ParseAddr(addr string) (network, address string, err error) {

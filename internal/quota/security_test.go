@@ -124,14 +124,14 @@ func TestTLS(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(files)
-			if _, err := s.AdmitN(context.Background(), "tenant", Plan{}, 1, 1); !errors.Is(err, ErrUnavailable) {
+			if _, err := s.AdmitN(context.Background(), "tenant", Plan{Name: "p", ArtifactsPerDay: 3}, 1, 1); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("got %v, want ErrUnavailable", err)
 			}
 		})
 	}
 	t.Run("plain text to a TLS port", func(t *testing.T) {
 		s := open(nil)
-		if _, err := s.AdmitN(context.Background(), "tenant", Plan{}, 1, 1); !errors.Is(err, ErrUnavailable) {
+		if _, err := s.AdmitN(context.Background(), "tenant", Plan{Name: "p", ArtifactsPerDay: 3}, 1, 1); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("got %v, want ErrUnavailable", err)
 		}
 	})
@@ -230,6 +230,17 @@ func TestOneRoundTrip(t *testing.T) {
 	waitSettled(t, s)
 	if n, cmds := cc.take(); n != 1 || len(cmds) != 1 {
 		t.Fatalf("lease release: %d round trips %v", n, cmds)
+	}
+	// A plan without shared limits (none, or only a size limit) costs
+	// no round trip at all.
+	tk, err = s.AdmitN(ctx, "tenant", Plan{Name: "open", MaxArtifactBytes: 1 << 20}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.Commit()
+	waitSettled(t, s)
+	if n, cmds := cc.take(); n != 0 {
+		t.Fatalf("plan without shared limits: %d round trips %v", n, cmds)
 	}
 	// 3 reservations and 2 settlements, each one EVALSHA on the server.
 	if got := calls() - before; got != 5 {

@@ -236,6 +236,11 @@ func (s *Store) AdmitN(ctx context.Context, tenant string, p Plan, size int64, n
 		s.obs.Reservation(s.Mode(), OutcomeTooLarge)
 		return nil, d
 	}
+	if !p.limited() {
+		// Nothing of this plan lives in the store: only this node's
+		// global limit applies, and no round trip is made.
+		return s.admitUnlimited(tenant, p, size, n)
+	}
 	if s.down.Load() {
 		return s.admitOutage(ctx, tenant, p, size, n)
 	}
@@ -329,6 +334,23 @@ func (s *Store) reserve(ctx context.Context, keys tenantKeys, p Plan, n int, lea
 		return reserveReply{}, err
 	}
 	return parseReserveReply(v)
+}
+
+// limited reports whether p has a limit the store keeps.
+func (p Plan) limited() bool { return p.QPS > 0 || p.Concurrency > 0 || p.ArtifactsPerDay > 0 }
+
+// admitUnlimited admits against a plan with no shared limit (no plan, or
+// only a size limit): the node's global concurrency and its own count.
+func (s *Store) admitUnlimited(tenant string, p Plan, size int64, n int) (*Ticket, error) {
+	mode := s.Mode()
+	t, d := s.fallback.admit(tenant, p, size, n)
+	if d != nil {
+		s.obs.Reservation(mode, outcomeOf(d))
+		return nil, d
+	}
+	s.obs.Reservation(mode, OutcomeAdmitted)
+	t.Mode = mode
+	return t, nil
 }
 
 // admitOutage serves a request while the store is down.
