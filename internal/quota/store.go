@@ -333,7 +333,11 @@ func (s *Store) reserve(ctx context.Context, keys tenantKeys, p Plan, n int, lea
 	if err != nil {
 		return reserveReply{}, err
 	}
-	return parseReserveReply(v)
+	r, err := parseReserveReply(v)
+	if err == nil && r.granted > int64(n) {
+		err = fmt.Errorf("quota store: granted %d of %d", r.granted, n)
+	}
+	return r, err
 }
 
 // limited reports whether p has a limit the store keeps.
