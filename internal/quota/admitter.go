@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +12,12 @@ import (
 // own Limiter (quota.store: local) and by the shared Store (quota.store:
 // redis). A reservation of n artifacts (a batch) is one call and, for the
 // Store, one round trip.
+//
+// Idempotent replays (SPEC §4.6) are counted once by not admitting them:
+// the agent answers a replay from its idempotency cache before calling
+// AdmitN. A request found to be a replay only after admission calls
+// Ticket.Release, which gives back the daily count and the concurrency
+// slot (not the rate token: an attempt is an attempt).
 type Admitter interface {
 	// AdmitN checks the plan for n artifacts whose largest canonical
 	// statement is size bytes and reserves what it grants. A refusal is
@@ -142,6 +149,16 @@ func (t *Ticket) Settle(signed int) {
 			t.settle(signed)
 		}
 	})
+}
+
+// DenialOf returns the *Denial in an AdmitN error (nil for an error that
+// is not a refusal, such as the caller's ctx ending).
+func DenialOf(err error) *Denial {
+	var d *Denial
+	if errors.As(err, &d) {
+		return d
+	}
+	return nil
 }
 
 // CheckSize refuses a statement over the plan's size limit.

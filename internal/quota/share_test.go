@@ -58,3 +58,16 @@ func TestStoreGlobalConcurrency(t *testing.T) {
 	}
 	tk.Release()
 }
+
+func TestDenialOf(t *testing.T) {
+	_, err := New(0, nil).AdmitN(context.Background(), "a", Plan{MaxArtifactBytes: 1}, 2, 1)
+	if d := DenialOf(err); d == nil || !errors.Is(d, ErrTooLarge) {
+		t.Fatalf("DenialOf(%v) = %v", err, d)
+	}
+	if d := DenialOf(context.Canceled); d != nil {
+		t.Fatalf("a ctx error is not a denial: %v", d)
+	}
+	if d := DenialOf(nil); d != nil {
+		t.Fatal("nil error")
+	}
+}
