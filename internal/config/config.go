@@ -64,6 +64,9 @@ type Config struct {
 	Metrics        Metrics `yaml:"metrics"`
 	Logging        Logging `yaml:"logging"`
 
+	// Quota says where plan quotas are counted (SPEC §16; quota.go).
+	Quota Quota `yaml:"quota"`
+
 	// path is the file the config was loaded from (empty for in-memory).
 	path string
 }
@@ -465,6 +468,7 @@ func (c *Config) applyDefaults(base string) {
 	if c.Logging.Format == "" {
 		c.Logging.Format = "json"
 	}
+	c.applyQuotaDefaults(base)
 }
 
 // resolveKeyURI makes a relative file: path absolute against base.
@@ -666,6 +670,7 @@ func (c *Config) Validate() error {
 	default:
 		add("logging.format: want json or console")
 	}
+	errs = append(errs, c.validateQuota()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}

@@ -24,6 +24,11 @@
 // | `signer_poe_verdicts_total` | counter | `state` | Proof-of-Entitlement verdicts: `valid`, `cached` (cache hit), `grace` (licensing unreachable, cached verdict served), `bypass`, `denied`, `unavailable` (licensing unreachable, grace over) |
 // | `signer_entitlement_bypass_active` | gauge | | 1 while the emergency entitlement bypass is on |
 // | `signer_quota_hits_total` | counter | `tenant`, `plan`, `kind` | requests refused by a plan limit; `kind` is `rate`, `concurrency`, `size` or `daily` |
+// | `signer_quota_store_mode` | gauge | `mode` | with `quota.store: redis` only: 1 for the current mode, `shared` (the fleet-wide count), `local_share` (store down, serving the node's share) or `unavailable` (store down, refusing with `quota_unavailable`), 0 for the others |
+// | `signer_quota_store_duration_seconds` | histogram | `op` | round trips to the shared quota store, failures included; `op` is `reserve` (the request path, one per request or batch), `settle` (batched lease releases and refunds, asynchronous) or `probe` (reconnecting) |
+// | `signer_quota_store_errors_total` | counter | `op` | store round trips that failed or timed out |
+// | `signer_quota_reservations_total` | counter | `mode`, `outcome` | reservations by the mode that decided and `outcome`: `admitted`, `partial`, `throttled`, `concurrency`, `exhausted`, `too_large`, `overloaded`, `unavailable`, `error` |
+// | `signer_quota_store_settle_dropped_total` | counter | | lease releases and refunds not sent (store down or queue full); their leases expire after `quota.leaseTTL` |
 // | `signer_release_verdicts_total` | counter | `source`, `trusted` | release-integrity verdicts; `source` is `referrers`, `tag`, `allowlist`, `offline-bundle`, `cache` or `none`; `trusted` is `true` or `false` |
 // | `signer_audit_append_duration_seconds` | histogram | | time of one audit group commit (writes and fdatasyncs) |
 // | `signer_audit_batch_size` | histogram | | audit records per group commit |
@@ -32,7 +37,8 @@
 // | `signer_audit_queue_depth` | gauge | | audit appends waiting for the writer |
 // | `signer_ready` | gauge | | 1 when ready (keys unlocked, trust roots loaded), else 0 |
 //
-// Histograms of latencies use LatencyBuckets (0.5 ms to 5 s). The Go
+// Histograms of latencies use LatencyBuckets (0.5 ms to 5 s), except the
+// quota store's, which uses QuotaStoreBuckets (50 µs to 1 s). The Go
 // collector adds `go_*` and the process collector `process_*` metrics,
 // and the handler adds `promhttp_metric_handler_errors_total` once a
 // scrape has hit an error.

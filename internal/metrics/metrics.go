@@ -78,6 +78,7 @@ type Metrics struct {
 	journal         *journalCollector
 	ready           prometheus.Gauge
 	bypass          prometheus.Gauge
+	quotaStore      *quotaStoreMetrics // quotastore.go
 
 	handler http.Handler
 }
@@ -172,6 +173,7 @@ func newMetrics(now func() time.Time) *Metrics {
 		m.auditDuration, m.auditBatch, m.auditFailures, m.auditEvents, m.auditQueue, m.journal,
 		m.ready, m.bypass,
 	)
+	m.quotaStore = newQuotaStoreMetrics(reg)
 	// Series whose first increment alerts watch for start at 0: a
 	// counter that first appears at 1 shows no increase().
 	for _, s := range PoEStates {

@@ -62,6 +62,7 @@ func exercise(m *Metrics) {
 	o := m.AuditObserver()
 	o.Committed(audit.Commit{Records: 2, Failed: 1, Latency: 2 * time.Second, Err: audit.ErrUnavailable})
 	o.Event(audit.Event{Kind: audit.EventRotated, Segment: "segment-000002.jsonl"})
+	exerciseQuotaStore(m)
 }
 
 // want is the exposition exercise produces for the signer_* metrics

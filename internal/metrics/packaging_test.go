@@ -191,6 +191,10 @@ func TestDashboard(t *testing.T) {
 		"signer_key_age_seconds",                      // key age
 		"signer_audit_append_duration_seconds_bucket", // audit append latency
 		"signer_audit_failures_total",                 // audit failures
+		"signer_quota_store_mode",                     // shared quota store mode (issue #17)
+		"signer_quota_store_duration_seconds_bucket",  // store round trip
+		"signer_quota_reservations_total",             // reservations by outcome
+		"signer_quota_store_errors_total",             // store errors
 	} {
 		if !used[n] {
 			t.Errorf("dashboard does not show %s", n)
@@ -270,6 +274,7 @@ func TestAlertRules(t *testing.T) {
 	for _, a := range []string{
 		"SignerPoEOutage", "SignerKeyNearExpiry", "SignerKeyTooOld", "SignerQuotaBreach",
 		"SignerSigningFailureSpike", "SignerAuditWriteFailures",
+		"SignerQuotaStoreDown", "SignerQuotaServingLocalShare", // issue #17
 	} {
 		if !slices.Contains(alerts, a) {
 			t.Errorf("no alert %s", a)

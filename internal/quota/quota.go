@@ -8,11 +8,19 @@
 // start from the durable audit log (every allowed signature has a record
 // that was fsynced before its response), so neither a restart nor a crash
 // resets a tenant's day.
+//
+// Two Admitters enforce plans: Limiter, each node on its own (quota.store:
+// local), and Store, one count per tenant for a whole fleet in Redis or
+// Valkey (quota.store: redis, SPEC §16; store.go, docs/fleet.md), with a
+// defined outage mode. The package does not log; the Store reports through
+// StoreConfig.OnModeChange and an Observer.
 package quota
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -35,6 +43,12 @@ var (
 	ErrExhausted  = errors.New("daily artifact quota exhausted")         // quota_exhausted
 	ErrTooLarge   = errors.New("artifact over the plan's size limit")    // artifact_too_large
 	ErrOverloaded = errors.New("agent-wide concurrency limit reached")   // plan_throttled
+	// ErrUnavailable: the shared quota store is unreachable and
+	// quota.onStoreDown is deny (quota_unavailable, 503).
+	ErrUnavailable = errors.New("shared quota store unavailable")
+	// ErrInvalid: a reservation of fewer than one artifact (a bug in the
+	// caller; internal_error).
+	ErrInvalid = errors.New("invalid quota reservation")
 	// ErrConcurrency is ErrThrottled for the tenant's concurrency limit.
 	ErrConcurrency = fmt.Errorf("%w: too many requests in flight", ErrThrottled)
 )
@@ -102,29 +116,45 @@ func (l *Limiter) state(tenant string) *tenantState {
 	return ts
 }
 
-// Ticket is an admitted request. Exactly one of Commit (signed) or Release
-// (not signed) must be called; later calls do nothing.
-type Ticket struct {
-	l        *Limiter
-	tenant   string
-	day      string // UTC day the reservation was made on
-	reserved bool   // a daily reservation is held
-	global   bool   // a global concurrency slot is held
-	once     sync.Once
-	// Remaining is what is left of today's allowance after this request,
-	// or -1 when the plan has no daily limit.
-	Remaining int64
-}
-
 // Admit checks every limit for one request whose canonical statement is
 // size bytes, in the order size → daily → rate → tenant concurrency →
-// global concurrency, and reserves what it takes.
+// global concurrency, and reserves what it takes. It is AdmitN for one
+// artifact, with the *Denial typed.
 func (l *Limiter) Admit(tenant string, p Plan, size int64) (*Ticket, *Denial) {
-	if p.MaxArtifactBytes > 0 && size > p.MaxArtifactBytes {
-		return nil, &Denial{Err: ErrTooLarge, Reason: fmt.Sprintf("statement %d bytes over plan %q limit %d", size, p.Name, p.MaxArtifactBytes)}
+	t, d := l.admit(tenant, p, size, 1)
+	if d != nil {
+		return nil, d
+	}
+	return t, nil
+}
+
+// AdmitN implements Admitter with the node's own counts. ctx is unused: a
+// local admission never waits.
+func (l *Limiter) AdmitN(_ context.Context, tenant string, p Plan, size int64, n int) (*Ticket, error) {
+	t, d := l.admit(tenant, p, size, n)
+	if d != nil {
+		return nil, d
+	}
+	return t, nil
+}
+
+// Mode reports ModeNode: the plan holds per node.
+func (l *Limiter) Mode() Mode { return ModeNode }
+
+// Close does nothing; a Limiter holds no resources.
+func (l *Limiter) Close() error { return nil }
+
+func (l *Limiter) admit(tenant string, p Plan, size int64, n int) (*Ticket, *Denial) {
+	if n < 1 {
+		return nil, &Denial{Err: ErrInvalid, Reason: fmt.Sprintf("reservation of %d artifacts", n)}
+	}
+	if d := p.CheckSize(size); d != nil {
+		return nil, d
 	}
 	now := l.now()
 	today := now.UTC().Format(time.DateOnly)
+	granted := n
+	var short *Denial
 	l.mu.Lock()
 	ts := l.state(tenant)
 	if ts.day != today {
@@ -133,13 +163,15 @@ func (l *Limiter) Admit(tenant string, p Plan, size int64) (*Ticket, *Denial) {
 	remaining := int64(-1)
 	if p.ArtifactsPerDay > 0 {
 		used := ts.count + ts.reservedDay
-		if used >= p.ArtifactsPerDay {
+		left := p.ArtifactsPerDay - used
+		if left <= 0 {
 			l.mu.Unlock()
-			midnight := time.Date(now.UTC().Year(), now.UTC().Month(), now.UTC().Day()+1, 0, 0, 0, 0, time.UTC)
-			return nil, &Denial{Err: ErrExhausted, RetryAfter: midnight.Sub(now),
-				Reason: fmt.Sprintf("tenant %q used %d of %d artifacts today (plan %q)", tenant, used, p.ArtifactsPerDay, p.Name)}
+			return nil, exhausted(tenant, p, used, untilMidnight(now))
 		}
-		remaining = p.ArtifactsPerDay - used - 1
+		if left < int64(granted) {
+			granted = int(left)
+			short = exhausted(tenant, p, p.ArtifactsPerDay, untilMidnight(now))
+		}
 	}
 	if p.QPS > 0 {
 		key := fmt.Sprintf("%g/%d", p.QPS, p.Burst)
@@ -151,71 +183,84 @@ func (l *Limiter) Admit(tenant string, p Plan, size int64) (*Ticket, *Denial) {
 			ts.bucket = rate.NewLimiter(rate.Limit(p.QPS), burst)
 			ts.planKey = key
 		}
-		r := ts.bucket.ReserveN(now, 1)
-		if d := r.DelayFrom(now); d > 0 {
-			r.CancelAt(now)
-			l.mu.Unlock()
-			return nil, &Denial{Err: ErrThrottled, RetryAfter: d,
-				Reason: fmt.Sprintf("tenant %q over %g requests/s (burst %d, plan %q)", tenant, p.QPS, p.Burst, p.Name)}
+		if avail := int(math.Floor(ts.bucket.TokensAt(now))); avail < granted {
+			if avail < 1 {
+				r := ts.bucket.ReserveN(now, 1)
+				d := r.DelayFrom(now)
+				r.CancelAt(now)
+				l.mu.Unlock()
+				return nil, throttled(tenant, p, d)
+			}
+			granted = avail
+			short = throttled(tenant, p, time.Duration(float64(time.Second)/p.QPS))
 		}
+		ts.bucket.ReserveN(now, granted)
 	}
 	if p.Concurrency > 0 && ts.inflight >= p.Concurrency {
 		l.mu.Unlock()
-		return nil, &Denial{Err: ErrConcurrency, RetryAfter: time.Second,
-			Reason: fmt.Sprintf("tenant %q has %d requests in flight (plan %q limit %d)", tenant, ts.inflight, p.Name, p.Concurrency)}
+		return nil, concurrency(tenant, p, ts.inflight)
 	}
 	ts.inflight++
+	reserved := int64(0)
 	if p.ArtifactsPerDay > 0 {
-		ts.reservedDay++
+		reserved = int64(granted)
+		ts.reservedDay += reserved
+		remaining = p.ArtifactsPerDay - (ts.count + ts.reservedDay)
 	}
 	l.mu.Unlock()
 
-	t := &Ticket{l: l, tenant: tenant, day: today, reserved: p.ArtifactsPerDay > 0, Remaining: remaining}
+	lt := &localTicket{l: l, tenant: tenant, day: today, reserved: reserved}
+	t := &Ticket{Remaining: remaining, Granted: granted, Short: short, Mode: ModeNode, settle: lt.settle}
 	if l.global != nil {
 		select {
 		case l.global <- struct{}{}:
-			t.global = true
+			lt.global = true
 		default:
 			t.Release()
-			return nil, &Denial{Err: ErrOverloaded, RetryAfter: time.Second, Reason: "agent-wide concurrency limit reached"}
+			return nil, overloaded()
 		}
 	}
 	return t, nil
 }
 
-// Commit records a successful signature against today's allowance.
-func (t *Ticket) Commit() { t.once.Do(func() { t.finish(true) }) }
+// localTicket is what a local reservation gives back.
+type localTicket struct {
+	l        *Limiter
+	tenant   string
+	day      string // UTC day the reservation was made on
+	reserved int64  // daily reservations held
+	global   bool   // a global concurrency slot is held
+}
 
-// Release gives back what Admit reserved (nothing was signed).
-func (t *Ticket) Release() { t.once.Do(func() { t.finish(false) }) }
-
-func (t *Ticket) finish(signed bool) {
-	l := t.l
-	if t.global {
+func (lt *localTicket) settle(signed int) {
+	l := lt.l
+	if lt.global {
 		<-l.global
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ts := l.state(t.tenant)
+	ts := l.state(lt.tenant)
 	ts.inflight--
-	if ts.day == t.day {
-		if t.reserved {
-			ts.reservedDay--
-		}
-		if signed {
-			ts.count++
-		}
+	if ts.day == lt.day {
+		ts.reservedDay -= lt.reserved
+		ts.count += int64(signed)
 		return
 	}
 	// The UTC day rolled over while signing (the old day's reservations
-	// were dropped with it): count the signature on the new day, the
+	// were dropped with it): count the signatures on the new day, the
 	// conservative choice.
-	if signed {
+	if signed > 0 {
 		if today := l.now().UTC().Format(time.DateOnly); ts.day != today {
 			ts.day, ts.count, ts.reservedDay = today, 0, 0
 		}
-		ts.count++
+		ts.count += int64(signed)
 	}
+}
+
+// countSigned adds signatures made under another mode (the shared store)
+// to the node's own daily count, which the local share falls back on.
+func (l *Limiter) countSigned(tenant string, now time.Time, n int64) {
+	l.Seed(tenant, now, n)
 }
 
 // Used reports a tenant's successful signatures today.
