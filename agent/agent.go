@@ -15,7 +15,6 @@ import (
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/fido2"
 	"github.com/stellaops/signer-agent/internal/metrics"
-	"github.com/stellaops/signer-agent/internal/quota"
 )
 
 // errClosing is returned by Reload once Run has begun to stop.
@@ -60,9 +59,6 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	}
 	a.nonceKey = newNonceKey()
 	a.metrics = metrics.New()
-	// Tenant buckets and counters live for the process; the global limit
-	// is read at start.
-	a.quota = quota.New(cfg.Limits.GlobalConcurrency, a.now)
 	if a.auditor == nil {
 		l, err := a.openAudit(cfg)
 		if err != nil {
@@ -70,11 +66,19 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		}
 		a.auditor = l
 	}
-	snap, err := a.buildSnapshot(ctx, cfg, nil)
+	// Tenant buckets and counters live for the process: the quota
+	// settings are read at start.
+	a.quota, err = a.openQuota(ctx, cfg)
+	var snap *snapshot
 	if err == nil {
-		err = a.seedQuotas()
+		snap, err = a.buildSnapshot(ctx, cfg, nil)
+		if err == nil {
+			if err = a.seedQuotas(); err != nil {
+				snap.closeKeys(nil)
+			}
+		}
 		if err != nil {
-			snap.closeKeys(nil)
+			_ = a.quota.Close()
 		}
 	}
 	if err != nil {
@@ -110,6 +114,7 @@ func (a *Agent) Reload(ctx context.Context) error {
 		a.log.Error("reload failed; keeping the running configuration", zap.Error(err))
 		a.setStatus("reload failed, running previous config: " + oneLine(err.Error()))
 	} else {
+		a.warnQuotaChange(old.cfg, cfg)
 		a.snap.Store(next)
 		a.publishKeys(next)
 		old.retire()
@@ -170,6 +175,9 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	s.retire()
 	<-s.done
 	s.closeKeys(nil)
+	if err := a.quota.Close(); err != nil {
+		a.log.Warn("closing the quota store", zap.Error(err))
+	}
 	a.closeAudit()
 	a.log.Info("stopped")
 	return err

@@ -68,8 +68,20 @@ func wwwAuthenticate(code proto.Code) http.Header {
 }
 
 // quotaDenial maps a quota refusal to its code, and names the limit for
-// the metrics.
-func quotaDenial(d *quota.Denial) (*Denial, string) {
+// the metrics ("" when no plan limit was hit: the shared store is down, or
+// the request's context ended).
+func quotaDenial(err error) (*Denial, string) {
+	d := quota.DenialOf(err)
+	if d == nil {
+		den := deny(proto.CodeQuotaUnavailable, "quota could not be checked; retry later", "quota: "+err.Error())
+		den.RetryAfter = retryBackend
+		return den, ""
+	}
+	if errors.Is(d, quota.ErrUnavailable) {
+		den := deny(proto.CodeQuotaUnavailable, "the shared quota store is unreachable; retry later", d.Reason)
+		den.RetryAfter = d.RetryAfter
+		return den, ""
+	}
 	code, kind := proto.CodePlanThrottled, metrics.QuotaRate
 	switch {
 	case errors.Is(d, quota.ErrTooLarge):

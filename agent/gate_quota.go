@@ -30,15 +30,17 @@ func planFor(rc *requestContext) (quota.Plan, bool) {
 // quotaGate applies the plan's limits (SPEC §1 step 6) to the canonical
 // statement; the ticket is committed when the signature is audited and
 // released on every other outcome.
-func (a *Agent) quotaGate(_ context.Context, rc *requestContext) *Denial {
+func (a *Agent) quotaGate(ctx context.Context, rc *requestContext) *Denial {
 	p, ok := planFor(rc)
 	if ok {
 		rc.rec.Plan = p.Name
 	}
-	t, qd := a.quota.Admit(rc.tenant, p, int64(len(rc.statement)))
-	if qd != nil {
-		d, kind := quotaDenial(qd)
-		a.metrics.QuotaHit(rc.tenant, p.Name, kind)
+	t, err := a.quota.AdmitN(ctx, rc.tenant, p, int64(len(rc.statement)), 1)
+	if err != nil {
+		d, kind := quotaDenial(err)
+		if kind != "" {
+			a.metrics.QuotaHit(rc.tenant, p.Name, kind)
+		}
 		return d
 	}
 	rc.ticket = t

@@ -3,6 +3,7 @@ package agent
 import (
 	"time"
 
+	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -49,6 +50,16 @@ func (a *Agent) readiness(snap *snapshot) proto.Health {
 		down("audit", oneLine(err.Error()))
 	} else {
 		h.Checks["audit"] = "ok"
+	}
+	if qs, ok := a.quota.(quotaStatus); ok {
+		switch st := qs.Status(); st.Mode {
+		case quota.ModeShared:
+			h.Checks["quota"] = "ok (shared store)"
+		case quota.ModeLocalShare:
+			h.Checks["quota"] = "ok (store unreachable since " + st.Since.UTC().Format(time.RFC3339) + "; serving this node's share: " + oneLine(st.Err) + ")"
+		default:
+			down("quota", "shared store unreachable, requests refused (quota_unavailable): "+oneLine(st.Err))
+		}
 	}
 	if snap.ent != nil {
 		if b := snap.ent.ActiveBypass(); b != nil {

@@ -83,7 +83,7 @@ type Agent struct {
 	reload func(context.Context) error
 
 	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
-	quota    *quota.Limiter
+	quota    quota.Admitter
 	metrics  *metrics.Metrics
 
 	snap atomic.Pointer[snapshot]

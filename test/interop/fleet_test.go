@@ -1,0 +1,145 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/quota"
+	"github.com/stellaops/signer-agent/test/harness"
+)
+
+// sharedQuota is an EditConfig: the dev plan allows perDay artifacts a
+// day, counted in the shared store at addr, with the given outage mode.
+func sharedQuota(addr string, perDay int, onDown string) func(string) string {
+	return func(c string) string {
+		c = strings.Replace(c, "artifactsPerDay: 10000000", "artifactsPerDay: "+strconv.Itoa(perDay), 1)
+		share := ""
+		if onDown == "local" {
+			share = "  localShare: 0.5\n"
+		}
+		return c + "quota:\n  store: redis\n  onStoreDown: " + onDown + "\n" + share + "  redis:\n    addr: " + addr +
+			"\n    keyPrefix: fleet-test\n    timeout: 2s\n"
+	}
+}
+
+// TestFleetSharedDailyCap: two agents on one Redis sign concurrently for
+// one tenant whose plan allows 40 artifacts a day; of 60 attempts exactly
+// 40 are signed and 20 get quota_exhausted.
+func TestFleetSharedDailyCap(t *testing.T) {
+	r := harness.StartRedis(t)
+	var agents []*harness.Agent
+	for range 2 {
+		agents = append(agents, harness.StartAgent(t, harness.Options{EditConfig: sharedQuota(r.Addr(), 40, "deny")}))
+	}
+	ctx := context.Background()
+	var (
+		wg                sync.WaitGroup
+		mu                sync.Mutex
+		signed, exhausted int
+		other             []error
+	)
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := agents[i%2].Client.SignDSSE(ctx, signRequestFor("f"))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				signed++
+			case errors.Is(err, client.ErrQuotaExhausted):
+				exhausted++
+			default:
+				other = append(other, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if signed != 40 || exhausted != 20 || len(other) != 0 {
+		t.Fatalf("signed %d, quota_exhausted %d, other %v; want 40 and 20", signed, exhausted, other)
+	}
+	n := 0
+	for _, h := range agents {
+		n += len(h.Signed())
+		if h, err := h.Client.Ready(ctx); err != nil || h.Checks["quota"] != "ok (shared store)" {
+			t.Fatalf("readiness: %+v %v", h, err)
+		}
+	}
+	if n != 40 {
+		t.Fatalf("%d allow records, want 40", n)
+	}
+}
+
+// TestFleetStoreOutage: with onStoreDown deny the agent answers
+// quota_unavailable while the store is down; with local it serves the
+// node's share; each switch is audited, and shared counting resumes when
+// the store is back.
+func TestFleetStoreOutage(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []string{"deny", "local"} {
+		t.Run(mode, func(t *testing.T) {
+			r := harness.StartRedis(t)
+			h := harness.StartAgent(t, harness.Options{EditConfig: sharedQuota(r.Addr(), 1000, mode)})
+			if _, err := h.Client.SignDSSE(ctx, signRequestFor("f")); err != nil {
+				t.Fatal(err)
+			}
+			r.Stop()
+			_, err := h.Client.SignDSSE(ctx, signRequestFor("f"))
+			switch mode {
+			case "deny":
+				var ce *client.Error
+				if !errors.Is(err, client.ErrQuotaUnavailable) || !errors.As(err, &ce) || ce.RetryAfter <= 0 {
+					t.Fatalf("sign with the store down: %v", err)
+				}
+				if _, rerr := h.Client.Ready(ctx); rerr == nil {
+					t.Fatal("ready while refusing every request")
+				}
+			case "local":
+				if err != nil {
+					t.Fatalf("sign from the local share: %v", err)
+				}
+			}
+			waitNotice(t, h, string(quota.ModeShared)+" -> ")
+			r.Start()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if _, err := h.Client.SignDSSE(ctx, signRequestFor("f")); err == nil {
+					if hr, _ := h.Client.Ready(ctx); hr != nil && hr.Checks["quota"] == "ok (shared store)" {
+						break
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("shared counting did not resume")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			waitNotice(t, h, "-> "+string(quota.ModeShared))
+		})
+	}
+}
+
+// waitNotice waits for an audited quota mode switch whose reason contains
+// s.
+func waitNotice(t *testing.T, h *harness.Agent, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, r := range h.Audit.Records() {
+			if r.Decision == audit.Notice && r.Gate == "quota" && strings.Contains(r.Reason, s) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audited quota mode switch %q", s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
