@@ -15,7 +15,7 @@ const maxAdminBody = 64 << 10
 // keeps its zero value). The body buffer is wiped after decoding: admin
 // bodies may carry a PIN.
 func decodeAdminBody(r *http.Request, v any, allowEmpty bool) error {
-	b, err := readBody(r, maxAdminBody)
+	b, err := readSmallBody(r, maxAdminBody)
 	defer clear(b)
 	if err != nil {
 		return err

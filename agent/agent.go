@@ -59,6 +59,10 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	}
 	a.nonceKey = newNonceKey()
 	a.metrics = metrics.New()
+	// Resource limits are read at start.
+	lim := cfg.Limits.Resources
+	a.denials = newDenialLimiter(lim.DenialAuditRate, lim.DenialAuditBurst, a.now)
+	a.budget = newBodyBudget(lim.InflightBodyBytes, lim.BodyMemoryFactor)
 	if a.auditor == nil {
 		l, err := a.openAudit(cfg)
 		if err != nil {
@@ -137,10 +141,13 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	}
 	cfg := a.Config()
 	drain := cfg.Transport.DrainTimeout
+	lim := cfg.Limits.Resources
+	api := a.limitConns(ls.API, socketAPI, lim.MaxConnections, lim.MaxConnectionsPerPeer)
 	tasks := []task{
 		a.stopping,
 		a.retired.run,
-		a.serve(a.newServer(cfg, a.apiHandler(), "api"), ls.API, drain),
+		loop(time.Second, a.flushDenials),
+		a.serve(a.newServer(cfg, a.apiHandler(), "api", api), api, drain),
 		a.watchdog,
 		loop(time.Hour, a.prune),
 		a.statusLoop,
@@ -148,10 +155,12 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 		a.reloadOnSignals,
 	}
 	if ls.Admin != nil {
-		tasks = append(tasks, a.serve(a.newServer(cfg, a.adminHandler(), "admin"), ls.Admin, drain))
+		admin := a.limitConns(ls.Admin, socketAdmin, lim.AdminMaxConnections, lim.AdminMaxConnections)
+		tasks = append(tasks, a.serve(a.newServer(cfg, a.adminHandler(), "admin", admin), admin, drain))
 	}
 	if ls.TCP != nil {
-		tasks = append(tasks, a.serve(a.newServer(cfg, a.tcpHandler(), "tcp"), tls.NewListener(ls.TCP, a.serverTLS()), drain))
+		tcp := a.limitConns(ls.TCP, socketTCP, lim.MaxConnections, lim.MaxConnectionsPerPeer)
+		tasks = append(tasks, a.serve(a.newServer(cfg, a.tcpHandler(), "tcp", tcp), tls.NewListener(tcp, a.serverTLS()), drain))
 	}
 	if w := a.startWatcher(); w != nil {
 		tasks = append(tasks, a.watchFiles(w))
@@ -169,8 +178,9 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 
 	// Every request has been answered (or its connection closed) and no
 	// reload can start: close the retired snapshots, the last one and the
-	// audit log.
+	// audit log (after the last denial summaries).
 	a.retired.drain()
+	a.flushDenials(context.Background())
 	s := a.snap.Load()
 	s.retire()
 	<-s.done

@@ -136,3 +136,16 @@ func trimInvalid(err error) string {
 	}
 	return s
 }
+
+// bodyDenial maps a failure to read the request body.
+func bodyDenial(err error, max int64) *Denial {
+	switch {
+	case errors.Is(err, errBodyBudget):
+		d := deny(proto.CodeAgentBusy, "the agent is busy with other large requests; retry later", "body does not fit the in-flight memory budget")
+		d.RetryAfter = time.Second
+		return d
+	case errors.Is(err, errBodyTooLarge):
+		return deny(proto.CodePayloadTooLarge, fmt.Sprintf("request body over %d bytes", max), "body over cap while reading")
+	}
+	return deny(proto.CodeInvalidRequest, "could not read request body", "read body: "+err.Error())
+}

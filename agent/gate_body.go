@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/proto"
@@ -11,14 +10,15 @@ import (
 
 // bodyGate reads the body under the cap, decodes and validates the sign
 // request strictly and builds the canonical statement.
-func bodyGate(_ context.Context, rc *requestContext) *Denial {
+func (a *Agent) bodyGate(_ context.Context, rc *requestContext) *Denial {
 	max := rc.snap.cfg.Transport.MaxBodyBytes
-	body, err := readBody(rc.r, max)
+	body, release, err := a.budget.read(rc.r, max)
+	rc.onDone = append(rc.onDone, release)
 	if err != nil {
-		return deny(proto.CodeInvalidRequest, "could not read request body", "read body: "+err.Error())
-	}
-	if int64(len(body)) > max {
-		return deny(proto.CodePayloadTooLarge, fmt.Sprintf("request body over %d bytes", max), "body over cap while reading")
+		if errors.Is(err, errBodyBudget) {
+			a.metrics.BodyBudgetRefused()
+		}
+		return bodyDenial(err, max)
 	}
 	rc.body = body
 	req, err := proto.DecodeSignRequest(body)

@@ -14,7 +14,9 @@ func transportGate(_ context.Context, rc *requestContext) *Denial {
 	if r.Host != proto.Host {
 		return deny(proto.CodeInvalidRequest, "Host must be "+proto.Host, fmt.Sprintf("wrong Host header (%d bytes)", len(r.Host)))
 	}
-	if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" {
+	_, origin := r.Header["Origin"]
+	_, referer := r.Header["Referer"]
+	if origin || referer { // present, even empty
 		return deny(proto.CodePeerNotAllowed, "browser-originated requests are refused", "request carries Origin or Referer")
 	}
 	max := rc.snap.cfg.Transport.MaxBodyBytes

@@ -58,6 +58,8 @@ func TestTransportGate(t *testing.T) {
 		{"no host", func(r *http.Request) { r.Host = "" }, proto.CodeInvalidRequest},
 		{"origin", func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }, proto.CodePeerNotAllowed},
 		{"referer", func(r *http.Request) { r.Header.Set("Referer", "https://evil.example/") }, proto.CodePeerNotAllowed},
+		{"empty origin", func(r *http.Request) { r.Header["Origin"] = []string{""} }, proto.CodePeerNotAllowed},
+		{"empty referer", func(r *http.Request) { r.Header["Referer"] = []string{""} }, proto.CodePeerNotAllowed},
 		{"declared body over cap", func(r *http.Request) { r.ContentLength = 1025 }, proto.CodePayloadTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,7 +169,10 @@ func TestBodyGate(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "http://signer-agent"+proto.PathSignDSSE, strings.NewReader(tc.body))
 			r.ContentLength = -1 // streamed: the cap applies while reading
 			rc := rcFor(a, r, socketAPI)
-			d := bodyGate(context.Background(), rc)
+			d := a.bodyGate(context.Background(), rc)
+			for _, f := range rc.onDone {
+				f()
+			}
 			if got := codeOf(d); got != tc.want {
 				t.Fatalf("code %q, want %q (%v)", got, tc.want, d)
 			}

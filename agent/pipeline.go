@@ -24,7 +24,7 @@ func (a *Agent) signGates(sock socketKind) []gate {
 	return []gate{
 		{gateOpTok, a.optokGate},
 		binding,
-		{gateBody, bodyGate},
+		{gateBody, a.bodyGate},
 		{gateEntitlement, a.entitlementGate},
 		{gateRelease, a.releaseGate},
 		{gateQuota, a.quotaGate},

@@ -31,6 +31,9 @@ const (
 	gateSign        = "sign"
 	gateAudit       = "audit"
 	gateAdmin       = "admin"
+	// gateAuditLimit marks the summary record of denials a peer sent
+	// over its denial-record rate.
+	gateAuditLimit = "audit-limit"
 )
 
 // gate is one step of a pipeline: a per-request check.
@@ -75,6 +78,9 @@ type requestContext struct {
 	req       *proto.SignRequest
 	statement []byte
 	keys      []*keyEntry
+
+	// onDone run when the request has been answered (budget releases).
+	onDone []func()
 
 	// rec accumulates the audit record as gates learn facts.
 	rec audit.Record

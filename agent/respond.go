@@ -24,7 +24,7 @@ func (a *Agent) refuse(ctx context.Context, w http.ResponseWriter, rc *requestCo
 	rc.rec.Reason = d.Reason
 	rc.rec.Time = a.now().UTC()
 	rc.rec.LatencyMS = msSince(a.now, rc.start)
-	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
+	if err := a.auditDenial(ctx, &rc.rec); err != nil {
 		a.log.Error("audit append failed for denial", zap.String("requestId", rc.id), zap.Error(err))
 	}
 	a.log.Info("request denied",

@@ -19,7 +19,7 @@ import (
 	"github.com/stellaops/signer-agent/proto"
 )
 
-func (a *Agent) newServer(cfg *config.Config, h http.Handler, name string) *http.Server {
+func (a *Agent) newServer(cfg *config.Config, h http.Handler, name string, cl *connLimits) *http.Server {
 	t := cfg.Transport
 	return &http.Server{
 		Handler:           h,
@@ -29,12 +29,13 @@ func (a *Agent) newServer(cfg *config.Config, h http.Handler, name string) *http
 		IdleTimeout:       t.IdleTimeout,
 		MaxHeaderBytes:    t.MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(a.log.Named("http." + name)),
+		ConnState:         cl.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			cr, err := peercred.FromConn(c)
-			if err != nil {
-				return ctx // the peer gate denies requests without credentials
+			// The credentials were read at accept (connLimits).
+			if lc, ok := c.(*limitedConn); ok && lc.cred != nil {
+				return peercred.WithCred(ctx, lc.cred)
 			}
-			return peercred.WithCred(ctx, cr)
+			return ctx // the peer gate denies requests without credentials
 		},
 	}
 }
@@ -89,6 +90,9 @@ func (a *Agent) socketHandler(sock socketKind, mux *http.ServeMux) http.Handler 
 		defer func() {
 			if rc.ticket != nil {
 				rc.ticket.Release() // no-op once committed
+			}
+			for _, f := range rc.onDone {
+				f()
 			}
 			dec := rc.rec.Decision
 			if dec == "" {

@@ -82,6 +82,11 @@ type Agent struct {
 	// watchers) that need to trigger one.
 	reload func(context.Context) error
 
+	// denials bounds each peer's denial records; budget is the in-flight
+	// body memory budget. Both are set at start (limits:).
+	denials *denialLimiter
+	budget  *bodyBudget
+
 	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
 	quota    quota.Admitter
 	metrics  *metrics.Metrics

@@ -235,6 +235,8 @@ type Limits struct {
 	// GlobalConcurrency caps signing requests in flight across all
 	// tenants, protecting slow key backends (0: unlimited).
 	GlobalConcurrency int `yaml:"globalConcurrency"`
+	// Resources are the connection, memory and audit-flood limits.
+	Resources `yaml:",inline"`
 }
 
 // PlanByName returns the named plan, or nil.
@@ -377,6 +379,7 @@ func (c *Config) applyDefaults(base string) {
 	c.Listen.TCP.CertFile = resolve(base, c.Listen.TCP.CertFile)
 	c.Listen.TCP.KeyFile = resolve(base, c.Listen.TCP.KeyFile)
 	c.Listen.TCP.ClientCAFile = resolve(base, c.Listen.TCP.ClientCAFile)
+	c.Limits.Resources.applyDefaults()
 	t := &c.Transport
 	if t.MaxBodyBytes == 0 {
 		t.MaxBodyBytes = DefaultMaxBodyBytes
@@ -603,6 +606,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Audit.PreallocateBytes < -1 {
 		add("audit.preallocateBytes: must be -1 (off), 0 (default) or a size in bytes")
+	}
+	if err := c.Limits.Resources.validate(c.Transport.MaxBodyBytes); err != nil {
+		return err
 	}
 	if c.Limits.GlobalConcurrency < 0 {
 		add("limits.globalConcurrency: must not be negative")

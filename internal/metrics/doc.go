@@ -32,6 +32,10 @@
 // | `signer_release_verdicts_total` | counter | `source`, `trusted` | release-integrity verdicts; `source` is `referrers`, `tag`, `allowlist`, `offline-bundle`, `cache` or `none`; `trusted` is `true` or `false` |
 // | `signer_audit_append_duration_seconds` | histogram | | time of one audit group commit (writes and fdatasyncs) |
 // | `signer_audit_batch_size` | histogram | | audit records per group commit |
+// | `signer_connections_refused_total` | counter | `socket`, `reason` | connections closed at accept: `peer` (not allowed on the socket) or `busy` (at a connection cap with none idle; answered `agent_busy`) |
+// | `signer_connections_evicted_total` | counter | `socket` | idle connections closed to make room for a new one at a cap |
+// | `signer_body_budget_refused_total` | counter | | requests refused with `agent_busy` because their body did not fit the in-flight memory budget |
+// | `signer_audit_denials_suppressed_total` | counter | | denials folded into one summary audit record per burst because their peer exceeded `limits.denialAuditRate` |
 // | `signer_audit_failures_total` | counter | | audit appends that failed: not durable, request refused (`audit_unavailable`) |
 // | `signer_audit_events_total` | counter | `kind` | audit log maintenance: `rotated`, `recovered`, `abandoned`, `write_failed`, `pruned`, `prune_failed` |
 // | `signer_audit_queue_depth` | gauge | | audit appends waiting for the writer |

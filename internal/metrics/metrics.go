@@ -79,6 +79,7 @@ type Metrics struct {
 	ready           prometheus.Gauge
 	bypass          prometheus.Gauge
 	quotaStore      *quotaStoreMetrics // quotastore.go
+	limits          *limitMetrics      // limits.go
 
 	handler http.Handler
 }
@@ -174,6 +175,7 @@ func newMetrics(now func() time.Time) *Metrics {
 		m.ready, m.bypass,
 	)
 	m.quotaStore = newQuotaStoreMetrics(reg)
+	m.limits = newLimitMetrics(reg)
 	// Series whose first increment alerts watch for start at 0: a
 	// counter that first appears at 1 shows no increase().
 	for _, s := range PoEStates {

@@ -100,6 +100,12 @@ func StartAgent(t testing.TB, o Options) *Agent {
 			t.Fatal(err)
 		}
 	}
+	// Tests send bursts of bad requests from one uid and count their
+	// audit records: lift the per-peer denial-record rate unless the
+	// test sets it.
+	if err := liftDenialRate(cfgPath); err != nil {
+		t.Fatal(err)
+	}
 	var aud *audit.Memory
 	var auditor agent.AuditLog
 	switch {
@@ -285,4 +291,24 @@ func WriteAtomic(t testing.TB, path, content string) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// liftDenialRate raises limits.denialAuditRate and denialAuditBurst in a
+// config that does not set them.
+func liftDenialRate(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	c := string(b)
+	if strings.Contains(c, "denialAudit") {
+		return nil
+	}
+	const lift = "  denialAuditRate: 1000000\n  denialAuditBurst: 1000000\n"
+	if strings.Contains(c, "\nlimits:\n") {
+		c = strings.Replace(c, "\nlimits:\n", "\nlimits:\n"+lift, 1)
+	} else {
+		c += "limits:\n" + lift
+	}
+	return os.WriteFile(path, []byte(c), 0o600)
 }
