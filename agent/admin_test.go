@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -135,4 +136,16 @@ func rawRequest(t *testing.T, sock, method, path string) (int, *proto.Problem) {
 		t.Fatal(err)
 	}
 	return resp.StatusCode, p
+}
+
+// decisions drops the notice records (configuration loads, quota mode
+// switches): what is left are the decisions on requests.
+func decisions(recs []audit.Record) []audit.Record {
+	var out []audit.Record
+	for _, r := range recs {
+		if r.Decision != audit.Notice {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -77,7 +77,10 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	if err == nil {
 		snap, err = a.buildSnapshot(ctx, cfg, nil)
 		if err == nil {
-			if err = a.seedQuotas(); err != nil {
+			if err = a.seedQuotas(); err == nil {
+				err = a.auditLoad(ctx, snap, "start")
+			}
+			if err != nil {
 				snap.closeKeys(nil)
 			}
 		}
@@ -113,10 +116,16 @@ func (a *Agent) Reload(ctx context.Context) error {
 	var next *snapshot
 	if err == nil {
 		next, err = a.buildSnapshot(ctx, cfg, old)
+		if err == nil {
+			if err = a.auditLoad(ctx, next, "reload"); err != nil {
+				next.closeKeys(old)
+			}
+		}
 	}
 	if err != nil {
 		a.log.Error("reload failed; keeping the running configuration", zap.Error(err))
 		a.setStatus("reload failed, running previous config: " + oneLine(err.Error()))
+		a.auditRefusedLoad(ctx, err)
 	} else {
 		a.warnQuotaChange(old.cfg, cfg)
 		a.snap.Store(next)

@@ -38,7 +38,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 			a.metrics.Fallback(rc.tenant, primary.cfg.ID, fb.cfg.ID)
 			rc.rec.Reason = fmt.Sprintf("fallback from key %q to %q: %v", primary.cfg.ID, fb.cfg.ID, err)
 			rc.keys = []*keyEntry{fb}
-			rc.rec.KeyIDs, rc.rec.KeySources = []string{fb.cfg.ID}, []string{fb.source}
+			rc.rec.KeyIDs, rc.rec.KeySources, rc.rec.KeyFingerprints = []string{fb.cfg.ID}, []string{fb.source}, []string{fb.fingerprint}
 			t0 = time.Now()
 			res, err = signWith(ctx, rc.statement, rc.keys)
 			a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)

@@ -41,6 +41,7 @@ func (a *Agent) policyGate(_ context.Context, rc *requestContext) *Denial {
 		rc.keys = append(rc.keys, k)
 		rc.rec.KeyIDs = append(rc.rec.KeyIDs, id)
 		rc.rec.KeySources = append(rc.rec.KeySources, k.source)
+		rc.rec.KeyFingerprints = append(rc.rec.KeyFingerprints, k.fingerprint)
 	}
 	return nil
 }

@@ -2,6 +2,9 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -27,6 +30,9 @@ type keyEntry struct {
 	algorithm string
 	hint      string
 	pubPEM    string
+	// fingerprint is "sha256:<hex>" of the PKIX public key (audited with
+	// every signature and load).
+	fingerprint string
 	// reused marks a key carried over from the previous snapshot (its
 	// backend stays open when that snapshot retires).
 	reused bool
@@ -152,7 +158,13 @@ func describeKey(kc config.Key, k keys.Key, src string) (*keyEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keyEntry{cfg: kc, key: k, source: src, algorithm: alg, hint: hint, pubPEM: string(pemBytes)}, nil
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(der)
+	return &keyEntry{cfg: kc, key: k, source: src, algorithm: alg, hint: hint, pubPEM: string(pemBytes),
+		fingerprint: "sha256:" + hex.EncodeToString(sum[:])}, nil
 }
 
 // errNoDefaultKey is returned when a tenant asks for its default key and

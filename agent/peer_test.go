@@ -96,7 +96,7 @@ func TestPeerAllowlistOtherUsers(t *testing.T) {
 	if got := runAs(t, exe, h.APISock, 4200, 4200, []uint32{5001}); !strings.HasPrefix(got, "error ") {
 		t.Fatalf("got %q, want the connection closed (EOF, reset or broken pipe)", got)
 	}
-	recs := h.Audit.Records()[before:]
+	recs := decisions(h.Audit.Records()[before:])
 	if len(recs) != 1 || recs[0].Code != string(proto.CodePeerNotAllowed) || recs[0].Peer == nil || recs[0].Peer.UID != 4200 {
 		t.Fatalf("audit: %+v", recs)
 	}

@@ -42,9 +42,15 @@ func TestRevocation(t *testing.T) {
 		if c := post(proto.PathAdminKeys+"dev/revoke", `{"reason":"key file leaked"}`); c != 200 {
 			t.Fatalf("revoke: %d", c)
 		}
-		recs := h.Audit.Records()
+		recs := decisions(h.Audit.Records())
 		if last := recs[len(recs)-1]; last.Admin != "key-revoke" || !strings.Contains(last.Reason, "leaked") {
 			t.Fatalf("audit %+v", last)
+		}
+		// The reload that applied it is audited with the revoked key's
+		// fingerprint.
+		all := h.Audit.Records()
+		if n := all[len(all)-1]; n.Gate != "load" || n.KeyIDs[0] != "dev" || !strings.HasPrefix(n.KeyFingerprints[0], "sha256:") || n.ConfigDigest == "" {
+			t.Fatalf("load record %+v", n)
 		}
 		before := len(h.Signed())
 		_, err := h.Client.SignDSSE(ctx, signRequest())

@@ -51,10 +51,14 @@ type AuditRecord struct {
 	SubjectDigests []string  `json:"subjectDigests,omitempty"`
 	KeyIDs         []string  `json:"keyIds,omitempty"`
 	KeySources     []string  `json:"keySources,omitempty"`
-	PayloadDigest  string    `json:"payloadDigest,omitempty"`
-	BundleHash     string    `json:"bundleHash,omitempty"`
-	Decision       string    `json:"decision"`
-	Code           string    `json:"code,omitempty"`
+	// KeyFingerprints are "sha256:<hex>" of each key's PKIX public key,
+	// in KeyIDs order: which key material signed (or was loaded), not just
+	// its id.
+	KeyFingerprints []string `json:"keyFingerprints,omitempty"`
+	PayloadDigest   string   `json:"payloadDigest,omitempty"`
+	BundleHash      string   `json:"bundleHash,omitempty"`
+	Decision        string   `json:"decision"`
+	Code            string   `json:"code,omitempty"`
 	// Gate is the gate that denied, or "sign"/"admin" for allowed records.
 	Gate string `json:"gate,omitempty"`
 	// Reason is the precise, operator-facing cause of a denial. It is never
@@ -63,6 +67,9 @@ type AuditRecord struct {
 	LatencyMS float64 `json:"latencyMs"`
 	// Admin describes an admin change (reload, rotate, revoke, bypass).
 	Admin string `json:"admin,omitempty"`
+	// ConfigDigest is "sha256:<hex>" of the configuration file a load or
+	// reload put in force.
+	ConfigDigest string `json:"configDigest,omitempty"`
 
 	// Hash chains this record to PrevHash; it must stay the last field.
 	Hash string `json:"hash,omitempty"`

@@ -68,7 +68,8 @@ type Config struct {
 	Quota Quota `yaml:"quota"`
 
 	// path is the file the config was loaded from (empty for in-memory).
-	path string
+	path   string
+	digest string
 }
 
 // Listen names the two Unix sockets the agent binds when it is not socket
@@ -303,6 +304,9 @@ type Logging struct {
 // Path is the file the config came from.
 func (c *Config) Path() string { return c.path }
 
+// Digest is "sha256:<hex>" of the configuration file's bytes as loaded.
+func (c *Config) Digest() string { return c.digest }
+
 // Tenant returns the tenant with id, or nil.
 func (c *Config) Tenant(id string) *Tenant {
 	for i := range c.Tenants {
@@ -343,6 +347,7 @@ func Parse(b []byte, baseDir, file string) (*Config, error) {
 		return nil, errors.New("config: more than one YAML document")
 	}
 	c.path = file
+	c.digest = digestOf(b)
 	c.applyDefaults(baseDir)
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -109,4 +111,10 @@ func (r *Resources) validate(maxBody int64) error {
 		bad("denialAuditBurst", "at least 1")
 	}
 	return errors.Join(errs...)
+}
+
+// digestOf is "sha256:<hex>" of b.
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
