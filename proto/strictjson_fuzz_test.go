@@ -37,7 +37,9 @@ func strictSeeds(f *testing.F) {
 	}
 }
 
-func strings2(s, old, new string) string { return string(bytes.Replace([]byte(s), []byte(old), []byte(new), 1)) }
+func strings2(s, old, new string) string {
+	return string(bytes.Replace([]byte(s), []byte(old), []byte(new), 1))
+}
 
 // FuzzStrictDecoder: the strict decoder never panics, reports input
 // failures as ErrInvalidRequest, and accepts nothing encoding/json would
