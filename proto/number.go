@@ -50,19 +50,26 @@ type decimal struct {
 	n      int   // len(digits) used
 	exp    int64 // value = digits × 10^exp
 	zero   bool
+	// significant counts all significant digits, digits holding only the
+	// first maxShortestDigits of them.
+	significant int
 }
 
-func checkNumber[T ~string | ~[]byte](s T) error {
+func checkNumber(s string) error {
 	in, tooPrecise, err := parseDecimal(s)
 	if err != nil {
 		return err
 	}
-	// string(s) of a short []byte does not allocate: ParseFloat does not
-	// keep its argument.
-	f, perr := strconv.ParseFloat(string(s), 64)
 	if in.zero {
 		return nil // -0, 0.000, 0e99: canonical form "0", the same value
 	}
+	// The value is about 10^mag. Far outside a double's range (about
+	// 4.9e-324 to 1.8e308), refuse without asking strconv (whose error
+	// allocates); near the edges ParseFloat decides.
+	if mag := in.exp + int64(in.significant) - 1; mag > 309 || mag < -325 {
+		return errNumberRange
+	}
+	f, perr := strconv.ParseFloat(s, 64)
 	if perr != nil || f == 0 {
 		// ParseFloat reports ErrRange for ±Inf; a non-zero value that
 		// rounds to zero has no double either.
@@ -72,7 +79,7 @@ func checkNumber[T ~string | ~[]byte](s T) error {
 		return errNumberPrecision
 	}
 	var buf [32]byte
-	canon, _, _ := parseDecimal(strconv.AppendFloat(buf[:0], f, 'e', -1, 64))
+	canon, _, _ := parseDecimal(string(strconv.AppendFloat(buf[:0], f, 'e', -1, 64)))
 	if canon.neg != in.neg || canon.n != in.n || canon.exp != in.exp || canon.digits != in.digits {
 		return errNumberPrecision
 	}
@@ -82,8 +89,9 @@ func checkNumber[T ~string | ~[]byte](s T) error {
 // parseDecimal parses a JSON number, or the output of strconv's 'e' format,
 // into its normalised decimal. tooPrecise reports more than
 // maxShortestDigits significant digits (then d.digits holds only the first
-// ones). It never allocates.
-func parseDecimal[T ~string | ~[]byte](s T) (d decimal, tooPrecise bool, err error) {
+// ones). It never allocates. (Not generic over []byte: escape analysis
+// then loses track of callers' string(b) conversions and they allocate.)
+func parseDecimal(s string) (d decimal, tooPrecise bool, err error) {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		d.neg = true
@@ -161,12 +169,10 @@ func parseDecimal[T ~string | ~[]byte](s T) (d decimal, tooPrecise bool, err err
 		last--
 	}
 	d.exp = exp - int64(fracLen) + int64(total-1-last)
-	for k := first; k <= last; k++ {
-		if d.n == maxShortestDigits {
-			return d, true, nil
-		}
+	d.significant = last - first + 1
+	for k := first; k <= last && d.n < maxShortestDigits; k++ {
 		d.digits[d.n] = at(k)
 		d.n++
 	}
-	return d, false, nil
+	return d, d.significant > maxShortestDigits, nil
 }

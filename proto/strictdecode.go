@@ -389,6 +389,9 @@ func (d *decoder) unknownField(off int, name []byte, info *structInfo) error {
 }
 
 func mapDecoder(t reflect.Type) decodeFunc {
+	if t == reflect.TypeFor[map[string]string]() {
+		return decodeStringMap
+	}
 	elem := typeDecoder(t.Elem())
 	plainKey := t.Key() == reflect.TypeFor[string]()
 	return func(d *decoder, v reflect.Value) error {
@@ -445,6 +448,72 @@ func mapDecoder(t reflect.Type) decodeFunc {
 		d.leave()
 		return nil
 	}
+}
+
+// decodeStringMap is mapDecoder for map[string]string (subject digests)
+// without reflection on every member.
+func decodeStringMap(d *decoder, v reflect.Value) error {
+	if isNull, err := d.null(); isNull || err != nil {
+		v.SetZero()
+		return err
+	}
+	if d.peek() != '{' {
+		return d.typeError("object")
+	}
+	objStart := d.pos
+	if err := d.enter(); err != nil {
+		return err
+	}
+	d.pos++
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	m := v.Interface().(map[string]string)
+	if d.peek() == '}' {
+		d.pos++
+		d.leave()
+		return nil
+	}
+	base, arenaBase := len(d.names), len(d.arena)
+	for {
+		n, err := d.memberName()
+		if err != nil {
+			return err
+		}
+		d.names = append(d.names, n)
+		if d.peek() != '"' {
+			if isNull, err := d.null(); isNull || err != nil {
+				// null leaves a string unchanged: the entry gets "".
+				m[string(d.name(n))] = ""
+				if err != nil {
+					return err
+				}
+			} else {
+				return d.typeError("string")
+			}
+		} else {
+			val, err := d.readString()
+			if err != nil {
+				return err
+			}
+			m[string(d.name(n))] = val
+		}
+		c := d.peek()
+		d.pos++
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			d.pos--
+			return d.unexpected()
+		}
+	}
+	if err := d.checkDuplicates(base, objStart); err != nil {
+		return err
+	}
+	d.names, d.arena = d.names[:base], d.arena[:arenaBase]
+	d.leave()
+	return nil
 }
 
 func sliceDecoder(t reflect.Type) decodeFunc {
@@ -710,8 +779,8 @@ func decodeStrict(b []byte, v any, maxDepth int) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("proto: DecodeStrict needs a non-nil pointer, got %T", v)
 	}
-	d := &decoder{scanner: scanner{data: b, maxDepth: maxDepth}}
-	d.pathFn = d.pathString
+	d := getDecoder(b, maxDepth)
+	defer putDecoder(d)
 	if d.peek() == 0 {
 		return d.fail(d.pos, "empty JSON body")
 	}
@@ -719,4 +788,30 @@ func decodeStrict(b []byte, v any, maxDepth int) error {
 		return err
 	}
 	return d.end()
+}
+
+// Decoders are pooled for their stacks (names, arena, path), which would
+// otherwise be regrown on every request.
+var decoderPool = sync.Pool{New: func() any {
+	d := new(decoder)
+	d.pathFn = d.pathString
+	return d
+}}
+
+// maxPooledStack keeps the stacks of one huge document out of the pool.
+const maxPooledStack = 64 << 10
+
+func getDecoder(b []byte, maxDepth int) *decoder {
+	d := decoderPool.Get().(*decoder)
+	d.data, d.pos, d.depth, d.maxDepth, d.err = b, 0, 0, maxDepth, nil
+	return d
+}
+
+func putDecoder(d *decoder) {
+	d.data, d.err = nil, nil
+	if cap(d.arena) > maxPooledStack || cap(d.strBuf) > maxPooledStack || cap(d.names) > maxPooledStack/16 {
+		return
+	}
+	d.names, d.arena, d.strBuf, d.path = d.names[:0], d.arena[:0], d.strBuf[:0], d.path[:0]
+	decoderPool.Put(d)
 }

@@ -293,7 +293,8 @@ func (s *scanner) scanNumber() (start, end int, err error) {
 		}
 		break
 	}
-	if err := checkNumber(d[start:i]); err != nil {
+	// string(…) of a literal up to 32 bytes stays on the stack.
+	if err := checkNumber(string(d[start:i])); err != nil {
 		return 0, 0, s.fail(start, "%v", err)
 	}
 	s.pos = i
@@ -345,7 +346,7 @@ func (s *scanner) checkDuplicates(base, objStart int) error {
 	if len(m) < 2 {
 		return nil
 	}
-	if len(m) <= 8 {
+	if len(m) <= 16 {
 		for i := 1; i < len(m); i++ {
 			for j := 0; j < i; j++ {
 				if bytes.Equal(s.name(m[i]), s.name(m[j])) {

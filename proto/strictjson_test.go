@@ -257,3 +257,14 @@ func TestCheckNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestNumberRuleCost: refusing or accepting a number allocates nothing,
+// however large its exponent (the exponent is read with saturation and
+// never sizes anything).
+func TestNumberRuleCost(t *testing.T) {
+	for _, n := range []string{"1e999999999", "1e-999999999999999999999", "-1" + strings.Repeat("0", 400) + "e-400", "0.1", "9007199254740993.0"} {
+		if a := testing.AllocsPerRun(100, func() { _ = CheckNumber(n) }); a != 0 {
+			t.Errorf("CheckNumber(%.20q…) allocates %v times", n, a)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gowebpki/jcs"
+
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -91,4 +93,34 @@ func mustDecode(tb testing.TB, decode func([]byte) (*proto.SignRequest, error), 
 		tb.Fatal(err)
 	}
 	return r
+}
+
+// BenchmarkCanonicalizeNested is the canonicaliser's worst case: every
+// object out of order, nested MaxJSONDepth deep around a 1 MiB string, so
+// each level moves everything inside it once (the copying is bounded by
+// depth × size). "sorted" is the same document already in order; "jcs" is
+// gowebpki/jcs, which the agent used before.
+func BenchmarkCanonicalizeNested(b *testing.B) {
+	inner := `"` + strings.Repeat("x", 1<<20) + `"`
+	unsorted, sorted := inner, inner
+	for range proto.MaxJSONDepth - 1 {
+		unsorted = `{"z":0,"a":` + unsorted + `}`
+		sorted = `{"a":` + sorted + `,"z":0}`
+	}
+	for _, c := range []struct{ name, doc string }{{"unsorted", unsorted}, {"sorted", sorted}} {
+		for _, impl := range []struct {
+			name string
+			f    func([]byte) ([]byte, error)
+		}{{"jcs", jcs.Transform}, {"current", Canonicalize}} {
+			b.Run(c.name+"/"+impl.name, func(b *testing.B) {
+				b.SetBytes(int64(len(c.doc)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := impl.f([]byte(c.doc)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/gowebpki/jcs"
 
@@ -235,4 +236,39 @@ func FuzzBuildStatementMatchesLegacy(f *testing.F) {
 			t.Fatalf("predicate value changed (%v):\n in %q\nout %q", err, r.Predicate, st.Predicate)
 		}
 	})
+}
+
+// TestCompareUTF16 checks the byte-level comparison against sorting by
+// UTF-16 code units (unicode/utf16), around the one place UTF-8 and UTF-16
+// order differ.
+func TestCompareUTF16(t *testing.T) {
+	words := []string{"", "a", "ab", "b", "\u007f", "\u0080", "\u00e9", "\u07ff", "\u0800", "\ud7ff", "\ue000", "\uefff", "\uf000", "\uffff",
+		"\U00010000", "\U0001f600", "\U0010ffff", "a\U0001f600", "a\uffff", "\uffffa", "\U00010000a"}
+	for _, x := range words {
+		for _, y := range words {
+			want := slicesCompare(utf16.Encode([]rune(x)), utf16.Encode([]rune(y)))
+			if got := compareUTF16([]byte(x), []byte(y)); sign(got) != want {
+				t.Errorf("compareUTF16(%q, %q) = %d, want sign %d", x, y, got, want)
+			}
+		}
+	}
+}
+
+func slicesCompare(a, b []uint16) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return sign(int(a[i]) - int(b[i]))
+		}
+	}
+	return sign(len(a) - len(b))
+}
+
+func sign(n int) int {
+	switch {
+	case n < 0:
+		return -1
+	case n > 0:
+		return 1
+	}
+	return 0
 }

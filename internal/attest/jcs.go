@@ -2,7 +2,6 @@ package attest
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,12 +42,13 @@ type canonError struct {
 func (e *canonError) Error() string { return fmt.Sprintf("%s at offset %d", e.msg, e.off) }
 
 // member is one object member being canonicalised: its decoded name (in
-// the input, or in the names arena when it had escapes) and its
-// `"name":value` bytes in the output.
+// the input, or in the names arena when it had escapes) and the span of its
+// `"name":value` bytes in the output. The arena is only appended to while
+// a member's name is referenced (an inner object truncates it back to
+// where it started), so name stays valid even if the arena is regrown.
 type member struct {
-	nameStart, nameEnd int
-	arena              bool
-	outStart, outEnd   int
+	name             []byte
+	outStart, outEnd int
 }
 
 type canonicaliser struct {
@@ -76,6 +76,7 @@ func getCanon(in, out []byte, maxDepth int) *canonicaliser {
 
 func putCanon(c *canonicaliser) {
 	c.in, c.out = nil, nil
+	clear(c.members[:cap(c.members)]) // drop references to the input
 	if cap(c.scratch) > maxPooledScratch || cap(c.names) > maxPooledScratch || cap(c.members) > maxPooledScratch/32 {
 		return
 	}
@@ -218,15 +219,15 @@ func (c *canonicaliser) object(extra *extraMember) error {
 				c.out = append(c.out, ',')
 			}
 			m := member{outStart: len(c.out)}
-			var escaped bool
-			var err error
-			if m.nameStart, m.nameEnd, escaped, err = c.writeString(); err != nil {
+			nameStart, nameEnd, escaped, err := c.writeString()
+			if err != nil {
 				return err
 			}
+			m.name = c.in[nameStart:nameEnd]
 			if escaped {
 				a := len(c.names)
-				c.names = unescape(c.names, c.in[m.nameStart:m.nameEnd])
-				m.nameStart, m.nameEnd, m.arena = a, len(c.names), true
+				c.names = unescape(c.names, m.name)
+				m.name = c.names[a:len(c.names):len(c.names)]
 			}
 			if c.peek() != ':' {
 				return c.unexpected()
@@ -250,7 +251,7 @@ func (c *canonicaliser) object(extra *extraMember) error {
 	}
 	if extra != nil {
 		for _, m := range c.members[base:] {
-			if string(c.name(m)) == extra.name {
+			if string(m.name) == extra.name {
 				return errExtraConflict
 			}
 		}
@@ -262,10 +263,7 @@ func (c *canonicaliser) object(extra *extraMember) error {
 		c.out = append(c.out, ':')
 		c.out = append(c.out, extra.value...)
 		m.outEnd = len(c.out)
-		// The extra name is ASCII without escapes: keep it in the arena.
-		a := len(c.names)
-		c.names = append(c.names, extra.name...)
-		m.nameStart, m.nameEnd, m.arena = a, len(c.names), true
+		m.name = []byte(extra.name)
 		c.members = append(c.members, m)
 	}
 	if err := c.order(start+1, base, objStart); err != nil {
@@ -277,20 +275,13 @@ func (c *canonicaliser) object(extra *extraMember) error {
 	return nil
 }
 
-func (c *canonicaliser) name(m member) []byte {
-	if m.arena {
-		return c.names[m.nameStart:m.nameEnd]
-	}
-	return c.in[m.nameStart:m.nameEnd]
-}
-
 // order puts the members[base:], written from c.out[from:], in RFC 8785
 // order, refusing a repeated name.
 func (c *canonicaliser) order(from, base, objStart int) error {
 	ms := c.members[base:]
 	sorted := true
 	for i := 1; i < len(ms); i++ {
-		if compareUTF16(c.name(ms[i-1]), c.name(ms[i])) >= 0 {
+		if compareUTF16(ms[i-1].name, ms[i].name) >= 0 {
 			sorted = false
 			break
 		}
@@ -298,9 +289,9 @@ func (c *canonicaliser) order(from, base, objStart int) error {
 	if sorted {
 		return nil
 	}
-	slices.SortFunc(ms, func(a, b member) int { return compareUTF16(c.name(a), c.name(b)) })
+	slices.SortFunc(ms, func(a, b member) int { return compareUTF16(a.name, b.name) })
 	for i := 1; i < len(ms); i++ {
-		if bytes.Equal(c.name(ms[i-1]), c.name(ms[i])) {
+		if bytes.Equal(ms[i-1].name, ms[i].name) {
 			return c.fail(objStart, "duplicate member name in object")
 		}
 	}
@@ -317,33 +308,27 @@ func (c *canonicaliser) order(from, base, objStart int) error {
 
 // compareUTF16 orders two valid UTF-8 strings by their UTF-16 code units,
 // as RFC 8785 §3.2.3 sorts names. UTF-8 byte order is code point order,
-// which differs from UTF-16 order only between a supplementary character
-// (a surrogate pair, 0xD800–0xDBFF first) and U+E000–U+FFFF.
+// which differs from UTF-16 order in one case only: where the strings first
+// differ, one has a supplementary character (lead byte 0xF0–0xF4; UTF-16
+// surrogates 0xD800–0xDBFF) and the other U+E000–U+FFFF (lead byte 0xEE or
+// 0xEF). Continuation bytes are below 0xC0, so both bytes being 0xEE or
+// more means both are lead bytes.
 func compareUTF16(a, b []byte) int {
 	n := min(len(a), len(b))
-	i := 0
-	for i < n && a[i] == b[i] {
-		i++
+	for i := 0; i < n; i++ {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x >= 0xEE && y >= 0xEE && (x >= 0xF0) != (y >= 0xF0) {
+			if x >= 0xF0 {
+				return -1
+			}
+			return 1
+		}
+		return int(x) - int(y)
 	}
-	if i == n {
-		return cmp.Compare(len(a), len(b))
-	}
-	for i > 0 && !utf8.RuneStart(a[i]) {
-		i--
-	}
-	ra, _ := utf8.DecodeRune(a[i:])
-	rb, _ := utf8.DecodeRune(b[i:])
-	if ua, ub := firstUnit(ra), firstUnit(rb); ua != ub {
-		return cmp.Compare(ua, ub)
-	}
-	return cmp.Compare(ra, rb)
-}
-
-func firstUnit(r rune) rune {
-	if r >= 0x10000 {
-		return 0xD800 + (r-0x10000)>>10
-	}
-	return r
+	return len(a) - len(b)
 }
 
 var safeASCII = func() (t [256]bool) {

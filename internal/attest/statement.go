@@ -69,9 +69,10 @@ func BuildStatement(req *proto.SignRequest) ([]byte, error) {
 				return nil, fmt.Errorf("encode statement: subject[%d].digest: %w", i, err)
 			}
 			out = append(out, `,"name":`...)
-			if out, err = appendGoString(out, s.Name, fmt.Sprintf("subject[%d].name", i)); err != nil {
-				return nil, err
+			if !utf8.ValidString(s.Name) {
+				return nil, fmt.Errorf("encode statement: subject[%d].name: %w", i, errInvalidUTF8)
 			}
+			out = appendString(out, s.Name)
 			out = append(out, '}')
 		}
 		out = append(out, ']')
@@ -130,9 +131,10 @@ func policyJSON(p *proto.Policy) ([]byte, error) {
 			if i > 0 {
 				out = append(out, ',')
 			}
-			if out, err = appendGoString(out, v, fmt.Sprintf("policy.viewSet[%d]", i)); err != nil {
-				return nil, err
+			if !utf8.ValidString(v) {
+				return nil, fmt.Errorf("encode statement: policy.viewSet[%d]: %w", i, errInvalidUTF8)
 			}
+			out = appendString(out, v)
 		}
 		out = append(out, ']')
 	}
