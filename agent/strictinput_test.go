@@ -93,6 +93,49 @@ func TestStrictInputRefused(t *testing.T) {
 	})
 }
 
+// TestStrictAdminBodyRefused: admin bodies go through the same strict
+// decoder: a repeated or case-variant name, invalid UTF-8 or a lone
+// surrogate is a 400 invalid_request, audited, and changes nothing (here:
+// the key is not revoked).
+func TestStrictAdminBodyRefused(t *testing.T) {
+	h := harness.StartAgent(t, harness.Options{})
+	for name, body := range map[string]string{
+		"duplicate reason":    `{"reason":"x","reason":"key file leaked"}`,
+		"Reason":              `{"Reason":"key file leaked"}`,
+		"reason then REASON":  `{"reason":"key file leaked","REASON":"other"}`,
+		"invalid UTF-8":       "{\"reason\":\"key file le\xffaked\"}",
+		"lone surrogate":      `{"reason":"key file leaked\ud800"}`,
+		"trailing data":       `{"reason":"key file leaked"}{}`,
+		"number out of range": `{"reason":"key file leaked","n":1e999999999}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := len(h.Audit.Records())
+			req, err := http.NewRequest(http.MethodPost, "http://signer-agent"+proto.PathAdminKeys+"dev/revoke", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := harness.HTTPClient(h.AdminSock).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			p, err := proto.DecodeProblem(b)
+			if resp.StatusCode != http.StatusBadRequest || err != nil || p.Code != proto.CodeInvalidRequest {
+				t.Fatalf("status %d, problem %+v (%v): %s", resp.StatusCode, p, err, b)
+			}
+			recs := h.Audit.Records()[before:]
+			if len(recs) != 1 || recs[0].Decision != audit.Deny || recs[0].Code != string(proto.CodeInvalidRequest) {
+				t.Fatalf("audit records %+v", recs)
+			}
+			ks, err := h.Client.Keys(context.Background())
+			if err != nil || ks.Keys[0].Status != proto.KeyStatusActive {
+				t.Fatalf("keys %+v (%v)", ks, err)
+			}
+		})
+	}
+}
+
 // strictPost sends a raw sign request body with fresh DPoP credentials.
 func strictPost(t *testing.T, h *harness.Agent, body string) (int, *proto.Problem, []byte) {
 	t.Helper()
