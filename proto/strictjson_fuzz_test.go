@@ -35,6 +35,9 @@ func strictSeeds(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range richSeeds {
+		f.Add([]byte(s))
+	}
 }
 
 func strings2(s, old, new string) string {
@@ -44,8 +47,9 @@ func strings2(s, old, new string) string {
 // FuzzStrictDecoder: the strict decoder never panics, reports input
 // failures as ErrInvalidRequest, and accepts nothing encoding/json would
 // read differently: whatever it accepts is valid UTF-8 JSON that
-// encoding/json decodes to the same value, and a sign request it accepts
-// round-trips and keeps its predicate bytes verbatim.
+// encoding/json decodes to the same value (into any, and into a struct of
+// every kind it maps), and a sign request it accepts round-trips and keeps
+// its predicate bytes verbatim.
 func FuzzStrictDecoder(f *testing.F) {
 	strictSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -69,6 +73,17 @@ func FuzzStrictDecoder(f *testing.F) {
 			if !reflect.DeepEqual(v, w) {
 				t.Fatalf("strict and encoding/json values differ:\n%#v\n%#v", v, w)
 			}
+		}
+		var rs, rj rich
+		if err := DecodeStrict(b, &rs); err == nil {
+			if err := json.Unmarshal(b, &rj); err != nil {
+				t.Fatalf("strict accepts, encoding/json refuses (%v): %q", err, b)
+			}
+			if !reflect.DeepEqual(rs, rj) {
+				t.Fatalf("strict and encoding/json structs differ:\n%+v\n%+v", rs, rj)
+			}
+		} else if !errors.Is(err, ErrInvalidRequest) {
+			t.Fatalf("error not ErrInvalidRequest: %v", err)
 		}
 		r, err := DecodeSignRequest(b)
 		if err != nil {
