@@ -246,13 +246,13 @@ func unquoteBytes(b []byte) ([]byte, error) {
 // the start of b, returning the rune and the bytes consumed. A lone
 // surrogate is an error.
 func decodeUEscape(b []byte) (rune, int, error) {
-	hi, ok := hex4(b)
+	hi, ok := secretHex4(b)
 	if !ok {
 		return 0, 0, errors.New("bad \\u escape in JSON string")
 	}
 	switch {
 	case hi >= 0xD800 && hi < 0xDC00:
-		lo, ok := hex4(b[6:])
+		lo, ok := secretHex4(b[6:])
 		if !ok || lo < 0xDC00 || lo >= 0xE000 {
 			return 0, 0, errors.New("lone surrogate in JSON string")
 		}
@@ -263,7 +263,7 @@ func decodeUEscape(b []byte) (rune, int, error) {
 	return hi, 6, nil
 }
 
-func hex4(b []byte) (rune, bool) {
+func secretHex4(b []byte) (rune, bool) {
 	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
 		return 0, false
 	}

@@ -2,13 +2,10 @@ package proto
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
-	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidRequest is wrapped by every decoding or validation failure;
@@ -22,7 +19,6 @@ const (
 	MaxPredicateTypeLen  = 256
 	MaxSubjectNameLen    = 2048
 	MaxJSONDepth         = 64
-	maxSafeInteger       = 1 << 53
 	ReportPredicateShort = "stella.ops/report@v1"
 )
 
@@ -30,40 +26,23 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
 }
 
-// DecodeStrict decodes exactly one JSON value from b into v, refusing unknown
-// fields and trailing data.
+// DecodeStrict decodes exactly one JSON value from b into v (a non-nil
+// pointer) under the rules of SPEC §15: member names match struct fields
+// exactly (case-sensitive; unknown names are refused), no object repeats a
+// name, every string is valid UTF-8 without lone surrogates, every number
+// keeps its value in RFC 8785 form (CheckNumber), nesting stays within
+// MaxJSONDepth levels below the top-level value, and nothing follows the
+// value. See strictdecode.go for how JSON maps to Go values. Every failure
+// of the input wraps ErrInvalidRequest and names the field and byte offset,
+// never input content beyond an unknown field's name.
 func DecodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return invalid("%s", describeJSONError(err))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return invalid("trailing data after JSON value")
+	if err := decodeStrict(b, v, MaxJSONDepth+1); err != nil {
+		if _, ok := err.(*syntaxError); ok {
+			return invalid("%s", err)
+		}
+		return err
 	}
 	return nil
-}
-
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at offset %d", se.Offset)
-	case errors.As(err, &te):
-		if te.Field != "" {
-			return fmt.Sprintf("field %q: wrong JSON type %s", te.Field, te.Value)
-		}
-		return fmt.Sprintf("wrong JSON type %s", te.Value)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "truncated or empty JSON body"
-	}
-	// encoding/json reports unknown fields as `json: unknown field "x"`.
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	return msg
 }
 
 // DecodeSignRequest strictly decodes and validates a sign request.
@@ -72,15 +51,23 @@ func DecodeSignRequest(b []byte) (*SignRequest, error) {
 	if err := DecodeStrict(b, &r); err != nil {
 		return nil, err
 	}
-	if err := r.Validate(); err != nil {
+	// DecodeStrict has checked the predicate's bytes under the same rules
+	// as CheckJSONObject (its depth counted from the predicate, too).
+	if err := r.validate(false); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
-// Validate checks the request's shape (SPEC §4.1, §9). It does not decide
-// policy (predicate allowlists, keys): the agent's gates do.
+// Validate checks the request's shape (SPEC §4.1, §9), for requests built
+// in Go rather than decoded: the predicate goes through CheckJSONObject and
+// every string must be valid UTF-8. It does not decide policy (predicate
+// allowlists, keys): the agent's gates do.
 func (r *SignRequest) Validate() error {
+	return r.validate(true)
+}
+
+func (r *SignRequest) validate(checkPredicate bool) error {
 	if len(r.Subject) == 0 {
 		return invalid("subject: at least one subject is required")
 	}
@@ -95,11 +82,16 @@ func (r *SignRequest) Validate() error {
 	if err := validatePredicateType(r.PredicateType); err != nil {
 		return invalid("predicateType: %s", err)
 	}
-	if len(bytes.TrimSpace(r.Predicate)) == 0 || string(bytes.TrimSpace(r.Predicate)) == "null" {
+	pred := bytes.TrimSpace(r.Predicate)
+	if len(pred) == 0 || string(pred) == "null" {
 		return invalid("predicate: required")
 	}
-	if err := CheckJSONObject(r.Predicate); err != nil {
-		return invalid("predicate: %s", err)
+	if checkPredicate {
+		if err := CheckJSONObject(r.Predicate); err != nil {
+			return invalid("predicate: %s", err)
+		}
+	} else if pred[0] != '{' {
+		return invalid("predicate: must be a JSON object")
 	}
 	if r.ScannerImageDigest != "" {
 		if err := ValidateDigestString(r.ScannerImageDigest); err != nil {
@@ -115,6 +107,9 @@ func (r *SignRequest) Validate() error {
 		if r.PoE.Value == "" {
 			return invalid("poe.value: required")
 		}
+		if !utf8.ValidString(r.PoE.Value) {
+			return invalid("poe.value: not valid UTF-8")
+		}
 	}
 	if r.Policy != nil {
 		if err := ValidateDigestString(r.Policy.Digest); err != nil {
@@ -123,6 +118,9 @@ func (r *SignRequest) Validate() error {
 		for i, v := range r.Policy.ViewSet {
 			if v == "" {
 				return invalid("policy.viewSet[%d]: empty", i)
+			}
+			if !utf8.ValidString(v) {
+				return invalid("policy.viewSet[%d]: not valid UTF-8", i)
 			}
 		}
 	} else if r.PredicateType == ReportPredicateShort {
@@ -141,6 +139,9 @@ func (r *SignRequest) Validate() error {
 		for i, id := range r.Options.KeyIDs {
 			if id == "" {
 				return invalid("options.keyIds[%d]: empty", i)
+			}
+			if !utf8.ValidString(id) {
+				return invalid("options.keyIds[%d]: not valid UTF-8", i)
 			}
 			if seen[id] {
 				return invalid("options.keyIds[%d]: duplicate key id", i)
@@ -173,6 +174,9 @@ func (s Subject) validate() error {
 	}
 	if len(s.Name) > MaxSubjectNameLen {
 		return fmt.Errorf("name: longer than %d bytes", MaxSubjectNameLen)
+	}
+	if !utf8.ValidString(s.Name) {
+		return errors.New("name: not valid UTF-8")
 	}
 	if len(s.Digest) == 0 {
 		return errors.New("digest: at least one of sha256, sha512 is required")
@@ -229,101 +233,21 @@ func validatePredicateType(t string) error {
 	return nil
 }
 
-// CheckJSONObject verifies that b is a single JSON object whose numbers all
-// round-trip exactly through IEEE-754 doubles (RFC 8785 serialises numbers as
-// doubles, so integers beyond ±2^53 would silently change), that no object
-// repeats a key, and that nesting stays within MaxJSONDepth.
+// CheckJSONObject verifies that b is a single JSON object that DecodeStrict
+// would accept as a predicate: valid UTF-8 without lone surrogates, no
+// object repeating a name, every number keeping its value in RFC 8785 form
+// (CheckNumber), at most MaxJSONDepth levels of nesting (the object itself
+// is the first) and nothing after it.
 func CheckJSONObject(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return errors.New(describeJSONError(err))
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	s := scanner{data: b, maxDepth: MaxJSONDepth}
+	if c := s.peek(); c != '{' {
+		if c == 0 && s.pos == len(b) {
+			return errors.New("empty JSON")
+		}
 		return errors.New("must be a JSON object")
 	}
-	if err := walkObject(dec, 1); err != nil {
+	if err := s.skipValue(); err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after JSON value")
-	}
-	return nil
-}
-
-func walkObject(dec *json.Decoder, depth int) error {
-	if depth > MaxJSONDepth {
-		return fmt.Errorf("nested deeper than %d", MaxJSONDepth)
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return errors.New(describeJSONError(err))
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return errors.New("object key is not a string")
-		}
-		if seen[key] {
-			return errors.New("duplicate object key")
-		}
-		seen[key] = true
-		if err := walkValue(dec, depth); err != nil {
-			return err
-		}
-	}
-	_, err := dec.Token() // '}'
-	if err != nil {
-		return errors.New(describeJSONError(err))
-	}
-	return nil
-}
-
-func walkValue(dec *json.Decoder, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return errors.New(describeJSONError(err))
-	}
-	switch v := tok.(type) {
-	case json.Delim:
-		switch v {
-		case '{':
-			return walkObject(dec, depth+1)
-		case '[':
-			if depth+1 > MaxJSONDepth {
-				return fmt.Errorf("nested deeper than %d", MaxJSONDepth)
-			}
-			for dec.More() {
-				if err := walkValue(dec, depth+1); err != nil {
-					return err
-				}
-			}
-			if _, err := dec.Token(); err != nil {
-				return errors.New(describeJSONError(err))
-			}
-		}
-	case json.Number:
-		return CheckNumber(string(v))
-	}
-	return nil
-}
-
-// CheckNumber refuses JSON numbers that cannot be represented exactly as an
-// IEEE-754 double: integers beyond ±2^53 and values that overflow to ±Inf.
-func CheckNumber(s string) error {
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return errors.New("number is not a finite double")
-	}
-	if !strings.ContainsAny(s, ".eE") {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n > maxSafeInteger || n < -maxSafeInteger {
-			return errors.New("integer beyond ±2^53 would lose precision")
-		}
-	} else if f == math.Trunc(f) && math.Abs(f) > maxSafeInteger {
-		return errors.New("number beyond ±2^53 would lose precision")
-	}
-	return nil
+	return s.end()
 }

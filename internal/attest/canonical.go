@@ -5,18 +5,26 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/gowebpki/jcs"
+	"github.com/stellaops/signer-agent/proto"
 )
 
-// Canonicalize returns the RFC 8785 (JCS) form of a JSON document. Inputs
-// must already have passed proto.CheckJSONObject (or be produced by
-// encoding/json from such input), so no number is silently rounded.
+// maxCanonicalDepth bounds the nesting Canonicalize accepts: a whole
+// statement, whose predicate may nest proto.MaxJSONDepth levels.
+const maxCanonicalDepth = proto.MaxJSONDepth + 1
+
+// Canonicalize returns the RFC 8785 (JCS) form of a JSON document (any
+// value). It writes the canonical bytes straight from b (jcs.go) and
+// refuses, rather than repairs, what RFC 8785 cannot represent as sent:
+// invalid UTF-8, lone surrogate escapes, repeated member names, numbers
+// that proto.CheckNumber refuses, nesting deeper than
+// proto.MaxJSONDepth+1 and trailing data.
 func Canonicalize(b []byte) ([]byte, error) {
-	out, err := jcs.Transform(b)
-	if err != nil {
-		return nil, fmt.Errorf("canonicalize JSON: %w", err)
+	c := getCanon(b, make([]byte, 0, len(b)), maxCanonicalDepth)
+	defer putCanon(c)
+	if err := c.document(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCanon, err)
 	}
-	return out, nil
+	return c.out, nil
 }
 
 // Digest returns "sha256:<hex>" of b.
