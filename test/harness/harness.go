@@ -21,6 +21,7 @@ import (
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/devauth"
+	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/fido2"
 )
@@ -273,14 +274,11 @@ func WithKey(id, uri string) func(string) string {
 }
 
 // WriteAtomic replaces path with content through a rename, as editors and
-// configuration tools do (the agent's file watch sees one change).
+// configuration tools do (the agent's file watch sees one change). It is
+// fsutil.WriteFileAtomic with mode 0600.
 func WriteAtomic(t testing.TB, path, content string) {
 	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
