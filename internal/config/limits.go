@@ -1,0 +1,14 @@
+package config
+
+// Limits are agent-wide limits.
+type Limits struct {
+	// GlobalConcurrency caps signing requests in flight across all
+	// tenants, protecting slow key backends (0: unlimited).
+	GlobalConcurrency int `yaml:"globalConcurrency,omitempty"`
+}
+
+func (l *Limits) validate(p *problems) {
+	if l.GlobalConcurrency < 0 {
+		p.add("limits.globalConcurrency", "must not be negative")
+	}
+}
