@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/fido2"
+	"github.com/stellaops/signer-agent/internal/testtools"
 )
 
 // Agent is an in-process agent serving on Unix sockets in Dir.
@@ -202,24 +202,15 @@ func (h *Agent) PublicKey(t testing.TB) any {
 	return k.Public()
 }
 
-// RepoRoot is the repository's top directory.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
-}
+// RepoRoot is the repository's top directory (testtools.RepoRoot).
+func RepoRoot() string { return testtools.RepoRoot() }
 
-// Cosign returns the pinned cosign binary. It fails (never skips) when the
+// Cosign returns the pinned cosign binary: $SIGNER_AGENT_COSIGN, else
+// <repo>/bin/cosign (testtools.Cosign). It fails (never skips) when the
 // binary is missing: run `make tools`.
 func Cosign(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv("SIGNER_AGENT_COSIGN")
-	if p == "" {
-		p = filepath.Join(RepoRoot(), "bin", "cosign")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("cosign not found at %s (run `make tools`): %v", p, err)
-	}
-	return p
+	return testtools.Cosign(t)
 }
 
 var (
