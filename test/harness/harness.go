@@ -19,6 +19,7 @@ import (
 	"github.com/stellaops/signer-agent/agent"
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/internal/keys"
@@ -52,7 +53,15 @@ type Options struct {
 	// Dir reuses a state directory (for two agents sharing a key); empty
 	// makes a new one.
 	Dir string
-	// EditConfig rewrites the dev config before the agent starts.
+	// Edit changes the dev config before the agent starts (see
+	// EditConfig; the dev tenant is devauth.Tenant, its plan devauth.Plan,
+	// its file key "dev").
+	Edit func(c *config.Config)
+	// EditConfig rewrites the dev config's text before the agent starts
+	// (before Edit, when both are set).
+	//
+	// Deprecated: YAML string surgery breaks silently when the dev config's
+	// layout changes; use Edit.
 	EditConfig func(cfg string) string
 	// FileAudit uses the agent's own JSON-lines audit log in the state
 	// directory instead of the in-memory one (Audit is then nil).
@@ -95,9 +104,10 @@ func StartAgent(t testing.TB, o Options) *Agent {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(cfgPath, []byte(o.EditConfig(string(b))), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		WriteAtomic(t, cfgPath, o.EditConfig(string(b)))
+	}
+	if o.Edit != nil {
+		EditConfig(t, cfgPath, o.Edit)
 	}
 	var aud *audit.Memory
 	var auditor audit.Auditor
@@ -246,22 +256,6 @@ func Binary(t testing.TB, pkg string) string {
 		t.Fatal(br.err)
 	}
 	return br.path
-}
-
-// WithDefaultKey is an EditConfig that adds key id (uri) for the dev tenant
-// and makes it the tenant's default key.
-func WithDefaultKey(id, uri string) func(string) string {
-	return func(c string) string {
-		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: "+id+"\n", 1)
-		return WithKey(id, uri)(c)
-	}
-}
-
-// WithKey is an EditConfig that adds key id (uri) for the dev tenant.
-func WithKey(id, uri string) func(string) string {
-	return func(c string) string {
-		return strings.Replace(c, "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
-	}
 }
 
 // WriteAtomic replaces path with content through a rename, as editors and
