@@ -7,6 +7,7 @@ GO           ?= go
 BIN          := $(CURDIR)/bin
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
+CTL_LDFLAGS  := $(LDFLAGS) -X main.version=$(VERSION)
 COSIGN_VERSION := v3.1.3
 # Debian packages the tests need.
 DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2 prometheus libfido2-dev
@@ -20,7 +21,7 @@ all: build
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/signer-agent ./cmd/signer-agent
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/signerctl ./cmd/signerctl
+	$(GO) build -trimpath -ldflags '$(CTL_LDFLAGS)' -o $(BIN)/signerctl ./cmd/signerctl
 
 # Run a dev agent in the foreground (state in ./.signer-agent-dev).
 run: build
