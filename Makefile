@@ -14,7 +14,7 @@ DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2 prometheus
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 
-.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools deps fuzz bench lint clean
+.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools deps fuzz bench lint docs clean
 
 all: build
 
@@ -85,6 +85,10 @@ fuzz:
 
 bench: build
 	bash test/bench/bench.sh
+
+# docs/cli.md from signerctl's own help (TestCLIReference fails when stale).
+docs:
+	$(GO) test -count=1 -run '^TestCLIReference$$' ./cmd/signerctl/ -args -update-docs
 
 clean:
 	rm -rf $(BIN) .signer-agent-dev
