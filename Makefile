@@ -7,6 +7,7 @@ GO           ?= go
 BIN          := $(CURDIR)/bin
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
+CTL_LDFLAGS  := $(LDFLAGS) -X main.version=$(VERSION)
 COSIGN_VERSION := v3.1.3
 # Debian packages the tests need.
 DEB_PACKAGES := \
@@ -23,14 +24,14 @@ DEB_PACKAGES := \
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 
-.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools deps fuzz bench lint clean
+.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools deps fuzz bench lint docs clean
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/signer-agent ./cmd/signer-agent
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/signerctl ./cmd/signerctl
+	$(GO) build -trimpath -ldflags '$(CTL_LDFLAGS)' -o $(BIN)/signerctl ./cmd/signerctl
 
 # Run a dev agent in the foreground (state in ./.signer-agent-dev).
 run: build
@@ -94,6 +95,10 @@ fuzz:
 
 bench: build
 	bash test/bench/bench.sh
+
+# docs/cli.md from signerctl's own help (TestCLIReference fails when stale).
+docs:
+	$(GO) test -count=1 -run '^TestCLIReference$$' ./cmd/signerctl/ -args -update-docs
 
 clean:
 	rm -rf $(BIN) .signer-agent-dev

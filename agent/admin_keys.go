@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -135,10 +137,10 @@ func (a *Agent) recordRotation(old *keyEntry, newID, uri string) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 			return err
 		}
-		if _, err := os.Stat(p); err == nil {
+		k, err := keys.CreateFileKey(p, old.algorithm)
+		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%s exists", p)
 		}
-		k, err := keys.GenerateFileKey(p, old.algorithm)
 		if err != nil {
 			return err
 		}

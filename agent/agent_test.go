@@ -82,9 +82,7 @@ func TestKeysAndHealth(t *testing.T) {
 // TestBadRequests: each bad request gets its spec status and code, nothing
 // is signed, and the denial is audited with the same code.
 func TestBadRequests(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return strings.Replace(c, "transport:", "transport:", 1) + "transport:\n  maxBodyBytes: 4096\n"
-	}})
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) { c.Transport.MaxBodyBytes = 4096 }})
 	goodReq := signRequest()
 	goodReq.PoE = &proto.PoE{Format: "jwt", Value: h.Creds.PoE}
 	goodReq.ScannerImageDigest = h.Creds.ScannerImageDigest
@@ -238,9 +236,11 @@ func TestReload(t *testing.T) {
 	if _, err := h.Client.SignDSSE(ctx, req); !errors.Is(err, client.ErrPredicateNotAllowed) {
 		t.Fatalf("before reload: %v", err)
 	}
-	cfg, _ := os.ReadFile(h.Config)
-	edited := strings.Replace(string(cfg), "      - stella.ops/sbom@v1\n", "      - stella.ops/sbom@v1\n      - https://example.com/new@v1\n", 1)
-	harness.WriteAtomic(t, h.Config, edited)
+	harness.EditConfig(t, h.Config, func(c *config.Config) {
+		tn := harness.DevTenant(c)
+		tn.PredicateTypes = append(tn.PredicateTypes, "https://example.com/new@v1")
+	})
+	edited, _ := os.ReadFile(h.Config)
 	if err := h.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("after reload: %v", err)
 	}
 	// A bad config keeps the running one.
-	harness.WriteAtomic(t, h.Config, edited+"bogus: 1\n")
+	harness.WriteAtomic(t, h.Config, string(edited)+"bogus: 1\n")
 	if err := h.Reload(ctx); err == nil {
 		t.Fatal("bad config accepted")
 	}
@@ -264,8 +264,10 @@ func TestFileWatchReload(t *testing.T) {
 	ctx := context.Background()
 	req := signRequest()
 	req.PredicateType = "https://example.com/watched@v1"
-	cfg, _ := os.ReadFile(h.Config)
-	harness.WriteAtomic(t, h.Config, strings.Replace(string(cfg), "      - stella.ops/sbom@v1\n", "      - stella.ops/sbom@v1\n      - https://example.com/watched@v1\n", 1))
+	harness.EditConfig(t, h.Config, func(c *config.Config) {
+		tn := harness.DevTenant(c)
+		tn.PredicateTypes = append(tn.PredicateTypes, "https://example.com/watched@v1")
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := h.Client.SignDSSE(ctx, req)

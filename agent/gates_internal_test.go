@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/peercred"
 	"github.com/stellaops/signer-agent/proto"
 )
 
 // newGateAgent builds an agent on a dev configuration (edited by edit)
 // without listening: the gates run on its snapshot, no socket involved.
-func newGateAgent(t *testing.T, edit func(string) string) *Agent {
+func newGateAgent(t *testing.T, edit func(*config.Config)) *Agent {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := SetupDev(dir)
@@ -28,7 +29,15 @@ func newGateAgent(t *testing.T, edit func(string) string) *Agent {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(cfg, []byte(edit(string(b))), 0o600); err != nil {
+		c, err := config.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		edit(c)
+		if b, err = c.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfg, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -47,7 +56,7 @@ func rcFor(a *Agent, r *http.Request, sock socketKind) *requestContext {
 }
 
 func TestTransportGate(t *testing.T) {
-	a := newGateAgent(t, func(c string) string { return c + "transport:\n  maxBodyBytes: 1024\n" })
+	a := newGateAgent(t, func(c *config.Config) { c.Transport.MaxBodyBytes = 1024 })
 	for _, tc := range []struct {
 		name   string
 		mutate func(r *http.Request)
@@ -74,8 +83,8 @@ func TestTransportGate(t *testing.T) {
 }
 
 func TestPeerGate(t *testing.T) {
-	a := newGateAgent(t, func(c string) string {
-		return c + "peers:\n  allow:\n    uids: [1000]\n    gids: [2000]\n  admin:\n    uids: [0]\n"
+	a := newGateAgent(t, func(c *config.Config) {
+		c.Peers = config.Peers{Allow: &config.PeerAllow{UIDs: []uint32{1000}, GIDs: []uint32{2000}}, Admin: &config.PeerAllow{UIDs: []uint32{0}}}
 	})
 	for _, tc := range []struct {
 		name string
@@ -102,26 +111,13 @@ func TestPeerGate(t *testing.T) {
 }
 
 func TestPolicyGate(t *testing.T) {
-	a := newGateAgent(t, func(c string) string {
-		c = strings.Replace(c, "tenants:\n", `tenants:
-  - id: someone-else
-    plan: dev
-    predicateTypes: [stella.ops/sbom@v1]
-`, 1)
-		c = strings.Replace(c, "keys:\n", `keys:
-  - id: other-tenant
-    uri: memory:o
-    tenants: [someone-else]
-  - id: old
-    uri: memory:old
-    tenants: [dev]
-    status: verify-only
-  - id: expired
-    uri: memory:exp
-    tenants: [dev]
-    notAfter: 2020-01-01T00:00:00Z
-`, 1)
-		return c
+	a := newGateAgent(t, func(c *config.Config) {
+		c.Tenants = append(c.Tenants, config.Tenant{ID: "someone-else", Plan: "dev", PredicateTypes: []string{"stella.ops/sbom@v1"}})
+		expired := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		c.Keys = append(c.Keys,
+			config.Key{ID: "other-tenant", URI: "memory:o", Tenants: []string{"someone-else"}},
+			config.Key{ID: "old", URI: "memory:old", Tenants: []string{"dev"}, Status: proto.KeyStatusVerifyOnly},
+			config.Key{ID: "expired", URI: "memory:exp", Tenants: []string{"dev"}, NotAfter: &expired})
 	})
 	for _, tc := range []struct {
 		name string
@@ -153,7 +149,7 @@ func TestPolicyGate(t *testing.T) {
 }
 
 func TestBodyGate(t *testing.T) {
-	a := newGateAgent(t, func(c string) string { return c + "transport:\n  maxBodyBytes: 4096\n" })
+	a := newGateAgent(t, func(c *config.Config) { c.Transport.MaxBodyBytes = 4096 })
 	good := `{"subject":[{"name":"a","digest":{"sha256":"` + strings.Repeat("ab", 32) + `"}}],"predicateType":"stella.ops/sbom@v1","predicate":{"n":1}}`
 	for _, tc := range []struct {
 		name, body string

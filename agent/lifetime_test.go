@@ -2,14 +2,13 @@ package agent_test
 
 import (
 	"context"
-	"os"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -72,23 +71,20 @@ func TestRunJoinsEverything(t *testing.T) {
 		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
 		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"))
 	b := &countingBackend{}
-	withKey := func(uri string) func(string) string {
-		return func(c string) string {
-			return strings.Replace(c, "keys:\n", "keys:\n  - id: counted\n    uri: "+uri+"\n    tenants: [dev]\n", 1)
-		}
-	}
 	h := harness.StartAgent(t, harness.Options{
-		EditConfig: withKey("count:one"),
-		Opener:     &keys.Opener{Backends: map[string]keys.OpenFunc{"count": b.open}},
+		Edit:   harness.WithKey("counted", "count:one"),
+		Opener: &keys.Opener{Backends: map[string]keys.OpenFunc{"count": b.open}},
 	})
 	ctx := context.Background()
 	// Two reloads that replace the counted key: two retired snapshots.
 	for _, uri := range []string{"count:two", "count:three"} {
-		cfg, err := os.ReadFile(h.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		harness.WriteAtomic(t, h.Config, countedURI.ReplaceAllString(string(cfg), "uri: "+uri))
+		harness.EditConfig(t, h.Config, func(c *config.Config) {
+			for i := range c.Keys {
+				if c.Keys[i].ID == "counted" {
+					c.Keys[i].URI = uri
+				}
+			}
+		})
 		if err := h.Agent.Reload(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -103,5 +99,3 @@ func TestRunJoinsEverything(t *testing.T) {
 	}
 	b.check(t, 3)
 }
-
-var countedURI = regexp.MustCompile(`uri: count:[a-z]+`)

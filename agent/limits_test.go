@@ -15,6 +15,7 @@ import (
 	"github.com/stellaops/signer-agent/client"
 
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -23,8 +24,8 @@ import (
 // closed at accept, before a byte of its request is read, and the refusal
 // is audited.
 func TestRefusedPeerClosedAtAccept(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return c + "peers:\n  allow:\n    uids: [4242]\n"
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) {
+		c.Peers.Allow = &config.PeerAllow{UIDs: []uint32{4242}}
 	}})
 	c, err := net.Dial("unix", h.APISock)
 	if err != nil {
@@ -47,9 +48,7 @@ func TestRefusedPeerClosedAtAccept(t *testing.T) {
 // TestTransportErrorsAreProblems: the errors net/http raises before any
 // handler runs come back as problem documents, and are audited.
 func TestTransportErrorsAreProblems(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return c + "transport:\n  maxHeaderBytes: 4096\n"
-	}})
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) { c.Transport.MaxHeaderBytes = 4096 }})
 	for _, tc := range []struct{ name, raw string }{
 		{"malformed request line", "GARBAGE\r\n\r\n"},
 		{"missing Host", "GET /healthz HTTP/1.1\r\n\r\n"},
@@ -148,8 +147,8 @@ func closed(c net.Conn) bool {
 // makes room for a new one, a peer at its own cap loses its own idle
 // connection, and the admin socket keeps answering whatever the api holds.
 func TestConnectionCaps(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return c + "limits:\n  maxConnections: 4\n  maxConnectionsPerPeer: 4\n  adminMaxConnections: 2\n"
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) {
+		c.Limits.MaxConnections, c.Limits.MaxConnectionsPerPeer, c.Limits.AdminMaxConnections = 4, 4, 2
 	}})
 	var conns []net.Conn
 	for range 4 {
@@ -182,8 +181,8 @@ func TestConnectionCaps(t *testing.T) {
 // one is answered 503 agent_busy with Retry-After, and the refusal is
 // audited.
 func TestConnectionCapBusy(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return c + "limits:\n  maxConnections: 2\n  maxConnectionsPerPeer: 2\n"
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) {
+		c.Limits.MaxConnections, c.Limits.MaxConnectionsPerPeer = 2, 2
 	}})
 	// Two connections stay active: each sends headers promising a body it
 	// never sends.
@@ -220,8 +219,9 @@ func TestConnectionCapBusy(t *testing.T) {
 // sizes an allocation: a request declaring the whole budget and sending
 // nothing holds only its charge.
 func TestBodyBudget(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return c + "transport:\n  maxBodyBytes: 1048576\nlimits:\n  inflightBodyBytes: 4194304\n  bodyMemoryFactor: 4\n"
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) {
+		c.Transport.MaxBodyBytes, c.Limits.InflightBodyBytes, c.Limits.BodyMemoryFactor = 1<<20, 4<<20, 4
+		harness.DevPlan(c).MaxArtifactBytes = 1 << 20
 	}})
 	ctx := context.Background()
 	// A caller holds the whole budget: it declares 1 MiB (charged 4 MiB)
@@ -268,8 +268,8 @@ func TestBodyBudget(t *testing.T) {
 // a bounded number of audit records: its first denials one by one, the
 // rest as summary records with their count.
 func TestDenialFlood(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return c + "limits:\n  denialAuditRate: 2\n  denialAuditBurst: 2\n"
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) {
+		c.Limits.DenialAuditRate, c.Limits.DenialAuditBurst = 2, 2
 	}})
 	hc := harness.HTTPClient(h.APISock)
 	const n = 300

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -80,9 +81,7 @@ func TestAuditJournalWiring(t *testing.T) {
 		t.Logf("!!! SKIPPING: a real journald listens here and the test would write to it (internal/audit covers the protocol)")
 		t.Skip("journald present")
 	}
-	h := harness.StartAgent(t, harness.Options{FileAudit: true, EditConfig: func(c string) string {
-		return strings.Replace(c, "logging:", "audit:\n  journal: true\nlogging:", 1)
-	}})
+	h := harness.StartAgent(t, harness.Options{FileAudit: true, Edit: func(c *config.Config) { c.Audit.Journal = true }})
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		if _, err := h.Client.SignDSSE(ctx, signRequest()); err != nil {

@@ -23,6 +23,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -90,13 +91,8 @@ func TestMTLSListener(t *testing.T) {
 	writePEM(t, filepath.Join(dir, "server.key"), "EC PRIVATE KEY", kd)
 	os.WriteFile(filepath.Join(dir, "clients.pem"), ca.pem, 0o600)
 
-	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
-		return strings.Replace(c, "# The dev Authority", `  tcp:
-    address: 127.0.0.1:0
-    certFile: server.pem
-    keyFile: server.key
-    clientCAFile: clients.pem
-# The dev Authority`, 1)
+	h := harness.StartAgent(t, harness.Options{Dir: dir, Edit: func(c *config.Config) {
+		c.Listen.TCP = config.TCP{Address: "127.0.0.1:0", CertFile: "server.pem", KeyFile: "server.key", ClientCAFile: "clients.pem"}
 	}})
 	if h.TCPAddr == "" {
 		t.Fatal("no TCP listener")

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -44,9 +45,9 @@ func TestPeerAllowlistOtherUsers(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SKIPPED LOUDLY: needs root to run callers as other users (CI runs as root)")
 	}
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		c = strings.Replace(c, "    mode: \"0660\"\n", "    mode: \"0660\"\n    group: \"5001\"\n", 1)
-		return strings.Replace(c, "logging:", "peers:\n  allow:\n    uids: [4300]\n    gids: [5001]\nlogging:", 1)
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) {
+		c.Listen.API.Group = "5001"
+		c.Peers.Allow = &config.PeerAllow{UIDs: []uint32{4300}, GIDs: []uint32{5001}}
 	}})
 	if err := os.Chmod(h.Dir, 0o711); err != nil {
 		t.Fatal(err)
@@ -85,8 +86,7 @@ func TestPeerAllowlistOtherUsers(t *testing.T) {
 			}
 		})
 	}
-	cfg, _ := os.ReadFile(h.Config)
-	harness.WriteAtomic(t, h.Config, strings.Replace(string(cfg), "gids: [5001]", "gids: [5002]", 1))
+	harness.EditConfig(t, h.Config, func(c *config.Config) { c.Peers.Allow.GIDs = []uint32{5002} })
 	if err := h.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -8,16 +8,15 @@ import (
 	"testing"
 
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
 
 // withPlan adds a plan to the dev config; the test's PoE names it.
-func withPlan(plan string) func(string) string {
-	return func(c string) string {
-		return strings.Replace(c, "plans:\n", "plans:\n  - "+plan+"\n", 1)
-	}
+func withPlan(p config.Plan) func(*config.Config) {
+	return func(c *config.Config) { c.Plans = append([]config.Plan{p}, c.Plans...) }
 }
 
 // clientOnPlan is a client whose PoE names plan.
@@ -28,7 +27,7 @@ func clientOnPlan(t *testing.T, h *harness.Agent, plan string) *client.Client {
 func TestQuotas(t *testing.T) {
 	ctx := context.Background()
 	t.Run("burst then throttle", func(t *testing.T) {
-		h := harness.StartAgent(t, harness.Options{EditConfig: withPlan("{name: slow, qps: 0.01, burst: 2}")})
+		h := harness.StartAgent(t, harness.Options{Edit: withPlan(config.Plan{Name: "slow", QPS: 0.01, Burst: 2})})
 		cl := clientOnPlan(t, h, "slow")
 		for i := 0; i < 2; i++ {
 			if _, err := cl.SignDSSE(ctx, signRequest()); err != nil {
@@ -54,7 +53,7 @@ func TestQuotas(t *testing.T) {
 		}
 	})
 	t.Run("size and daily cap", func(t *testing.T) {
-		h := harness.StartAgent(t, harness.Options{EditConfig: withPlan("{name: free, maxArtifactBytes: 400, artifactsPerDay: 2}")})
+		h := harness.StartAgent(t, harness.Options{Edit: withPlan(config.Plan{Name: "free", MaxArtifactBytes: 400, ArtifactsPerDay: 2})})
 		cl := clientOnPlan(t, h, "free")
 		big := signRequest()
 		big.Predicate = json.RawMessage(`{"filler":"` + strings.Repeat("x", 500) + `"}`)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -65,8 +66,7 @@ func TestLoadsAreAudited(t *testing.T) {
 	}
 
 	// A refused reload is recorded and changes nothing.
-	cfg, _ := os.ReadFile(h.Config)
-	harness.WriteAtomic(t, h.Config, strings.Replace(string(cfg), "version: 1", "version: 9", 1))
+	harness.EditConfig(t, h.Config, func(c *config.Config) { c.Version = 9 })
 	if err := h.Agent.Reload(ctx); err == nil {
 		t.Fatal("bad config accepted")
 	}

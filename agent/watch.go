@@ -5,14 +5,14 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/fswatch"
 )
 
 // startWatcher watches the files the config names; it is set up before
 // READY so no change after readiness is missed. Nil when watching is
 // unavailable (logged).
-func (a *Agent) startWatcher() *config.Watcher {
-	w, err := config.NewWatcher()
+func (a *Agent) startWatcher() *fswatch.Watcher {
+	w, err := fswatch.New()
 	if err != nil {
 		a.log.Warn("file watching disabled", zap.Error(err))
 		return nil
@@ -25,7 +25,7 @@ func (a *Agent) startWatcher() *config.Watcher {
 
 // watchFiles is the task that reloads when a file the config names
 // changes; it closes the watcher when it returns.
-func (a *Agent) watchFiles(w *config.Watcher) task {
+func (a *Agent) watchFiles(w *fswatch.Watcher) task {
 	return func(ctx context.Context) error {
 		defer w.Close()
 		w.Run(ctx, func() {

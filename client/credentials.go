@@ -229,9 +229,13 @@ func parseDPoPJWK(b []byte) (crypto.Signer, error) {
 }
 
 // Apply makes cl send the credentials' OpTok with DPoP proofs signed by its
-// DPoPKey: it sets cl.Token and cl.DPoPKey. Call it before cl's first use.
-// PoE and ScannerImageDigest belong in the sign request (proto.SignRequest
-// fields PoE and ScannerImageDigest) and are not touched.
+// DPoPKey, and fill the sign requests (SignDSSE) that carry no PoE or
+// scanner digest of their own with the credentials' ones. It sets cl.Token (a StaticToken
+// of OpTok), cl.DPoPKey and cl.ScannerImageDigest (even when empty, which
+// clears a digest set before), and cl.PoE (as a "jwt" PoE) only when the
+// credentials carry a PoE. A request's own PoE and ScannerImageDigest
+// always win over the client's. Call it before cl's first use; a nil c or
+// cl does nothing.
 func (c *Credentials) Apply(cl *Client) {
 	if c == nil || cl == nil {
 		return

@@ -83,7 +83,7 @@ func ExampleLoadCredentials() {
 	fmt.Println("loaded", creds) // secrets print as [redacted]
 
 	var c client.Client
-	creds.Apply(&c) // sets c.Token and c.DPoPKey
+	creds.Apply(&c) // sets c.Token, c.DPoPKey, c.PoE and c.ScannerImageDigest
 
 	req := &proto.SignRequest{
 		Subject: []proto.Subject{{

@@ -15,16 +15,13 @@ func (a *app) admin() *client.Admin {
 	return &client.Admin{Socket: a.adminSocket, Timeout: 30 * time.Second}
 }
 
-// cmdEntitlement is `signerctl entitlement bypass`.
-func (a *app) cmdEntitlement(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "bypass" {
-		return usagef("usage: signerctl entitlement bypass --reason TEXT --for DURATION | --off")
-	}
+// cmdEntitlementBypass is `signerctl entitlement bypass`.
+func (a *app) cmdEntitlementBypass(ctx context.Context, args []string) error {
 	fs := a.flagSet("entitlement bypass", "entitlement bypass --reason TEXT --for DURATION | --off", bypassHelp)
 	reason := fs.String("reason", "", "why (recorded in the audit log)")
 	dur := fs.Duration("for", 0, "how long, at most 24h")
 	off := fs.Bool("off", false, "end the bypass now")
-	if err := fs.parse(args[1:]); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *off == (*dur > 0) {

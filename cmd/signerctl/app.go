@@ -8,13 +8,15 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/proto"
 )
 
-// version is set at build time: -ldflags "-X main.version=1.2.3".
+// version is set at build time: -ldflags "-X main.version=1.2.3" (the
+// Makefile stamps `git describe`).
 var version = "dev"
 
 // Exit statuses.
@@ -34,29 +36,9 @@ type app struct {
 	adminSocket string // --admin-socket, else SIGNER_AGENT_ADMIN_SOCKET, else the default
 }
 
-// command is one subcommand.
-type command struct {
-	name     string
-	synopsis string
-	run      func(a *app, ctx context.Context, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"sign", "ask the agent to sign an in-toto statement", (*app).cmdSign},
-		{"verify", "verify a bundle or envelope offline", (*app).cmdVerify},
-		{"keys", "list the agent's public keys (keys list)", (*app).cmdKeys},
-		{"health", "check the agent's liveness or readiness", (*app).cmdHealth},
-		{"bench", "measure signing throughput and latency", (*app).cmdBench},
-		{"entitlement", "emergency entitlement bypass (entitlement bypass)", (*app).cmdEntitlement},
-		{"audit", "verify, query or tail the audit log", (*app).cmdAudit},
-		{"dev", "development helpers (dev token)", (*app).cmdDev},
-		{"version", "print the version", (*app).cmdVersion},
-	}
-}
-
-// usageError is a command-line mistake: exit status 2.
-type usageError struct{ msg string }
+// usageError is a command-line mistake: exit status 2. cmd is the command
+// it concerns ("audit tail"), empty for signerctl itself.
+type usageError struct{ msg, cmd string }
 
 func (e *usageError) Error() string { return e.msg }
 
@@ -71,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	gfs.SetOutput(io.Discard)
 	gfs.StringVar(&a.socket, "socket", "", "api socket `PATH`: a path or unix:///path (default $"+proto.EnvSocket+", else "+proto.DefaultSocket+")")
 	gfs.StringVar(&a.adminSocket, "admin-socket", "", "admin socket `PATH` (default $"+proto.EnvAdminSocket+", else "+proto.DefaultAdminSocket+")")
+	showVersion := gfs.Bool("version", false, "print the version and exit")
 	gfs.Usage = func() {}
 	if err := gfs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,21 +72,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if a.adminSocket == "" {
 		a.adminSocket = proto.DefaultAdminSocket
 	}
+	if *showVersion {
+		a.printVersion()
+		return exitOK
+	}
 	rest := gfs.Args()
 	if len(rest) == 0 {
 		a.usage(stderr, gfs)
 		return exitUsage
 	}
-	name := rest[0]
-	if name == "help" {
-		a.usage(stdout, gfs)
-		return exitOK
+	if rest[0] == "help" {
+		if len(rest) == 1 {
+			a.usage(stdout, gfs)
+			return exitOK
+		}
+		// signerctl help audit tail = signerctl audit tail -h
+		rest = append(slices.Clone(rest[1:]), "-h")
 	}
+	name := rest[0]
 	for _, c := range commands() {
 		if c.name != name {
 			continue
 		}
-		err := c.run(a, ctx, rest[1:])
+		err := c.exec(a, ctx, name, rest[1:])
 		var ue *usageError
 		switch {
 		case err == nil:
@@ -111,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK // help was printed
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "signerctl %s: %s (see 'signerctl %s -h')\n", name, oneLine(ue.msg), name)
+			fmt.Fprintf(stderr, "signerctl %s: %s (see 'signerctl %s -h')\n", ue.cmd, oneLine(ue.msg), ue.cmd)
 			return exitUsage
 		default:
 			fmt.Fprintln(stderr, formatError(err))
@@ -125,15 +116,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 func (a *app) usage(w io.Writer, gfs *flag.FlagSet) {
 	fmt.Fprintln(w, "Usage: signerctl [--socket PATH] [--admin-socket PATH] COMMAND [flags]")
 	fmt.Fprintln(w, "\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.synopsis)
-	}
+	listCommands(w, commands())
 	fmt.Fprintln(w, "\nGlobal flags:")
 	gfs.SetOutput(w)
 	gfs.PrintDefaults()
 	gfs.SetOutput(io.Discard)
 	fmt.Fprintln(w, "\nExit status: 0 success, 1 failure, 2 usage error.")
-	fmt.Fprintln(w, "Run 'signerctl COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "Run 'signerctl COMMAND -h' (or 'signerctl help COMMAND') for a command's flags.")
 }
 
 // flags is a subcommand's FlagSet and its help text.
@@ -227,8 +216,13 @@ func (a *app) cmdVersion(_ context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "signerctl %s %s\n", buildVersion(), runtime.Version())
+	a.printVersion()
 	return nil
+}
+
+// printVersion prints "signerctl VERSION GO-RELEASE".
+func (a *app) printVersion() {
+	fmt.Fprintf(a.stdout, "signerctl %s %s\n", buildVersion(), runtime.Version())
 }
 
 // buildVersion is the -ldflags version, else the module version recorded

@@ -9,12 +9,9 @@ import (
 	"github.com/stellaops/signer-agent/internal/devauth"
 )
 
-// cmdDev is `signerctl dev token`: mint dev credentials from the dev
+// cmdDevToken is `signerctl dev token`: mint dev credentials from the dev
 // Authority of a `signer-agent --dev` state directory.
-func (a *app) cmdDev(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "token" {
-		return usagef("usage: signerctl dev token --state-dir DIR [--tenant T] [--scope S] [--ttl D] [--out FILE]")
-	}
+func (a *app) cmdDevToken(ctx context.Context, args []string) error {
 	fs := a.flagSet("dev token", "dev token --state-dir DIR [--tenant T] [--scope S] [--ttl D] [--out FILE]", devHelp)
 	stateDir := fs.String("state-dir", ".signer-agent-dev", "the dev agent's state `DIR`")
 	tenant := fs.String("tenant", devauth.Tenant, "tenant (tid)")
@@ -22,7 +19,7 @@ func (a *app) cmdDev(ctx context.Context, args []string) error {
 	scope := fs.String("scope", devauth.Scope, "space-separated scopes")
 	ttl := fs.Duration("ttl", 5*time.Minute, "token lifetime")
 	out := fs.String("out", "", "write the credentials to `FILE` (mode 0600) instead of stdout")
-	if err := fs.parse(args[1:]); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	c, err := devauth.Mint(*stateDir, devauth.Options{Tenant: *tenant, Installation: *inst, Scope: *scope, TTL: *ttl})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/test/harness"
 )
 
 // TestEndToEnd signs through a real in-process agent with signerctl sign,
@@ -75,9 +76,7 @@ func TestEndToEnd(t *testing.T) {
 // TestSignMultiKey checks the one-file-per-signature bundle naming against
 // an agent with two keys for the dev tenant.
 func TestSignMultiKey(t *testing.T) {
-	dir := startDevAgent(t, func(cfg string) string {
-		return strings.Replace(cfg, "logging:", "  - id: second\n    uri: memory:second\n    tenants: [dev]\nlogging:", 1)
-	})
+	dir := startDevAgent(t, harness.WithKey("second", "memory:second"))
 	sock := filepath.Join(dir, "api.sock")
 	work := t.TempDir()
 	art := writeFile(t, work, "a.bin", "x")

@@ -22,21 +22,18 @@ func readPIN(path string) (string, error) {
 	return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
 }
 
-// cmdKeysEnroll is `signerctl keys enroll fido2`: wrap a new P-256 key (or,
+// cmdKeysEnrollFIDO2 is `signerctl keys enroll fido2`: wrap a new P-256 key (or,
 // with --add, the key of an existing file) under a FIDO2 authenticator's
 // hmac-secret. Needs a binary built with -tags fido2.
-func (a *app) cmdKeysEnroll(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "fido2" {
-		return usagef("usage: signerctl keys enroll fido2 --file PATH [--rp-id ID] [--device PATH] [--pin-file F] [--add --existing-device PATH]")
-	}
-	fs := a.flagSet("keys enroll fido2", "keys enroll fido2 --file PATH [--rp-id ID] [--device PATH] [--pin-file F]", enrollHelp)
+func (a *app) cmdKeysEnrollFIDO2(ctx context.Context, args []string) error {
+	fs := a.flagSet("keys enroll fido2", "keys enroll fido2 --file PATH [--rp-id ID] [--device PATH] [--pin-file F] [--add --existing-device PATH]", enrollHelp)
 	file := fs.String("file", "", "wrapped key file to create (or extend with --add)")
 	rpID := fs.String("rp-id", "signer-agent", "relying party id")
 	device := fs.String("device", "", "authenticator device (default $"+fido2.DeviceEnv+" or the first found)")
 	pinFile := fs.String("pin-file", "", "file holding the authenticator PIN")
 	add := fs.Bool("add", false, "add this authenticator to an existing file (unwraps with --existing-device)")
 	existing := fs.String("existing-device", "", "an authenticator already in the file (with --add)")
-	if err := fs.parse(args[1:]); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *file == "" {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stellaops/signer-agent/agent"
+	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/test/harness"
 )
 
 // result is one in-process signerctl run.
@@ -40,8 +42,9 @@ func (r result) wantCode(t *testing.T, code int) {
 // startDevAgent runs an in-process dev agent (agent.SetupDev) in a short
 // temporary directory (Unix socket paths are limited to 108 bytes) and
 // returns the directory; the agent stops when the test ends. edit, when
-// set, may change the dev config before the agent loads it.
-func startDevAgent(t *testing.T, edit func(cfg string) string) string {
+// set, changes the dev config before the agent loads it
+// (harness.EditConfig).
+func startDevAgent(t *testing.T, edit func(c *config.Config)) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sc")
 	if err != nil {
@@ -53,13 +56,7 @@ func startDevAgent(t *testing.T, edit func(cfg string) string) string {
 		t.Fatal(err)
 	}
 	if edit != nil {
-		b, err := os.ReadFile(cfgPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(cfgPath, []byte(edit(string(b))), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		harness.EditConfig(t, cfgPath, edit)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := agent.New(ctx, agent.Options{ConfigPath: cfgPath, Notify: func(string) {}})

@@ -14,32 +14,7 @@ default key) and publicKey hint (base64 SHA-256 of the PKIX key, as in
 sigstore bundles). --json prints the response.
 `
 
-// cmdKeys is `signerctl keys SUBCOMMAND`.
-func (a *app) cmdKeys(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("missing subcommand (want: keys list)")
-	}
-	switch args[0] {
-	case "list":
-		return a.cmdKeysList(ctx, args[1:])
-	case "-h", "-help", "--help":
-		fmt.Fprintln(a.stdout, "Usage: signerctl keys list [--json]")
-		fmt.Fprintln(a.stdout, strings.TrimRight(keysHelp, "\n"))
-		return nil
-	case "create":
-		return a.cmdKeysCreate(ctx, args[1:])
-	case "enroll":
-		return a.cmdKeysEnroll(ctx, args[1:])
-	case "unlock":
-		return a.cmdKeysUnlock(ctx, args[1:])
-	case "list-tokens":
-		return a.cmdKeysListTokens(ctx, args[1:])
-	case "rotate", "revoke":
-		return a.cmdKeysLifecycle(ctx, args[0], args[1:])
-	}
-	return usagef("unknown subcommand %q (want: keys list)", args[0])
-}
-
+// cmdKeysList is `signerctl keys list`.
 func (a *app) cmdKeysList(ctx context.Context, args []string) error {
 	fs := a.flagSet("keys list", "keys list [--json]", keysHelp)
 	asJSON := fs.Bool("json", false, "print the response as JSON")

@@ -14,81 +14,78 @@ import (
 	"github.com/stellaops/signer-agent/internal/keys/tpm"
 )
 
-// cmdKeysCreate is `signerctl keys create pkcs11|tpm …`: make a key in a
-// token or a TPM and print its URI (for the config's keys[].uri) and public
-// key. It talks to the device directly, not to the agent.
-func (a *app) cmdKeysCreate(ctx context.Context, args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: signerctl keys create pkcs11|tpm [flags]")
+// cmdKeysCreatePKCS11 is `signerctl keys create pkcs11`: make a key in a
+// token and print its URI (for the config's keys[].uri) and public key. It
+// talks to the token directly, not to the agent.
+func (a *app) cmdKeysCreatePKCS11(ctx context.Context, args []string) error {
+	fs := a.flagSet("keys create pkcs11", "keys create pkcs11 --module PATH --token LABEL --object LABEL --pin-file FILE [--curve p256|p384]", createPKCS11Help)
+	module := fs.String("module", "", "PKCS#11 module `PATH` (absolute)")
+	token := fs.String("token", "", "token label")
+	object := fs.String("object", "", "label of the new key")
+	pinFile := fs.String("pin-file", "", "file holding the user PIN")
+	curve := fs.String("curve", "p256", "p256 or p384")
+	if err := fs.parse(args); err != nil {
+		return err
 	}
-	switch args[0] {
-	case "pkcs11":
-		fs := a.flagSet("keys create pkcs11", "keys create pkcs11 --module PATH --token LABEL --object LABEL --pin-file FILE [--curve p256|p384]", createPKCS11Help)
-		module := fs.String("module", "", "PKCS#11 module `PATH` (absolute)")
-		token := fs.String("token", "", "token label")
-		object := fs.String("object", "", "label of the new key")
-		pinFile := fs.String("pin-file", "", "file holding the user PIN")
-		curve := fs.String("curve", "p256", "p256 or p384")
-		if err := fs.parse(args[1:]); err != nil {
-			return err
-		}
-		if *module == "" || *token == "" || *object == "" || *pinFile == "" {
-			return usagef("--module, --token, --object and --pin-file are required")
-		}
-		c := elliptic.P256()
-		switch *curve {
-		case "p256":
-		case "p384":
-			c = elliptic.P384()
-		default:
-			return usagef("--curve: p256 or p384")
-		}
-		pf, err := filepath.Abs(*pinFile)
-		if err != nil {
-			return err
-		}
-		base := "pkcs11:token=" + pkcs11Escape(*token) + "?module-path=" + *module + "&pin-source=file:" + pf
-		uri, pub, err := pkcs11.GenerateKey(ctx, base, *token, *object, c)
-		if err != nil {
-			return err
-		}
-		return a.printCreated(uri, pub)
-	case "tpm":
-		fs := a.flagSet("keys create tpm", "keys create tpm (--blob FILE | --handle 0x81…) [--device PATH | --sim HOST:PORT] [--auth-file FILE]", createTPMHelp)
-		blob := fs.String("blob", "", "write the key as a TSS2 PEM key file at `FILE`")
-		handle := fs.String("handle", "", "make the key persistent at this handle (0x81000000–0x81ffffff)")
-		device := fs.String("device", "", "TPM device (default /dev/tpmrm0)")
-		sim := fs.String("sim", "", "swtpm simulator command address")
-		authFile := fs.String("auth-file", "", "key auth value file (enables dictionary-attack protection)")
-		if err := fs.parse(args[1:]); err != nil {
-			return err
-		}
-		o := tpm.CreateOptions{Device: *device, Sim: *sim}
-		var err error
-		if *blob != "" {
-			if o.BlobPath, err = filepath.Abs(*blob); err != nil {
-				return err
-			}
-		}
-		if *handle != "" {
-			h, err := strconv.ParseUint(*handle, 0, 32)
-			if err != nil {
-				return usagef("--handle: want a number such as 0x81000010")
-			}
-			o.PersistentHandle = uint32(h)
-		}
-		if *authFile != "" {
-			if o.AuthFile, err = filepath.Abs(*authFile); err != nil {
-				return err
-			}
-		}
-		uri, pub, err := tpm.CreateKey(ctx, o)
-		if err != nil {
-			return err
-		}
-		return a.printCreated(uri, pub)
+	if *module == "" || *token == "" || *object == "" || *pinFile == "" {
+		return usagef("--module, --token, --object and --pin-file are required")
 	}
-	return usagef("unknown key type %q (want pkcs11 or tpm)", args[0])
+	c := elliptic.P256()
+	switch *curve {
+	case "p256":
+	case "p384":
+		c = elliptic.P384()
+	default:
+		return usagef("--curve: p256 or p384")
+	}
+	pf, err := filepath.Abs(*pinFile)
+	if err != nil {
+		return err
+	}
+	base := "pkcs11:token=" + pkcs11Escape(*token) + "?module-path=" + *module + "&pin-source=file:" + pf
+	uri, pub, err := pkcs11.GenerateKey(ctx, base, *token, *object, c)
+	if err != nil {
+		return err
+	}
+	return a.printCreated(uri, pub)
+}
+
+// cmdKeysCreateTPM is `signerctl keys create tpm`: make a key under the
+// TPM's storage root key and print its URI and public key.
+func (a *app) cmdKeysCreateTPM(ctx context.Context, args []string) error {
+	fs := a.flagSet("keys create tpm", "keys create tpm (--blob FILE | --handle 0x81…) [--device PATH | --sim HOST:PORT] [--auth-file FILE]", createTPMHelp)
+	blob := fs.String("blob", "", "write the key as a TSS2 PEM key file at `FILE`")
+	handle := fs.String("handle", "", "make the key persistent at this handle (0x81000000–0x81ffffff)")
+	device := fs.String("device", "", "TPM device (default /dev/tpmrm0)")
+	sim := fs.String("sim", "", "swtpm simulator command address")
+	authFile := fs.String("auth-file", "", "key auth value file (enables dictionary-attack protection)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	o := tpm.CreateOptions{Device: *device, Sim: *sim}
+	var err error
+	if *blob != "" {
+		if o.BlobPath, err = filepath.Abs(*blob); err != nil {
+			return err
+		}
+	}
+	if *handle != "" {
+		h, err := strconv.ParseUint(*handle, 0, 32)
+		if err != nil {
+			return usagef("--handle: want a number such as 0x81000010")
+		}
+		o.PersistentHandle = uint32(h)
+	}
+	if *authFile != "" {
+		if o.AuthFile, err = filepath.Abs(*authFile); err != nil {
+			return err
+		}
+	}
+	uri, pub, err := tpm.CreateKey(ctx, o)
+	if err != nil {
+		return err
+	}
+	return a.printCreated(uri, pub)
 }
 
 func (a *app) printCreated(uri string, pub crypto.PublicKey) error {

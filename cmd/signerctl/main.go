@@ -1,13 +1,24 @@
 // Command signerctl is the operator and scanner CLI of signer-agent
 // (SPEC §14): it asks the agent for signatures, verifies envelopes and
-// bundles offline, lists keys, checks health and measures throughput.
+// bundles offline, manages keys, checks health, measures throughput,
+// administers the entitlement bypass and reads the audit log.
 //
 // Usage:
 //
 //	signerctl [--socket PATH] [--admin-socket PATH] COMMAND [flags]
+//	signerctl --version
 //
-// Commands: sign, verify, keys list, health, bench, version. Run
-// `signerctl COMMAND -h` for each command's flags.
+// Commands (the full tree is commands() in commands.go; docs/cli.md is
+// generated from the help of each):
+//
+//	sign, verify, health, bench, version
+//	keys list | create pkcs11|tpm | list-tokens | enroll fido2 | unlock | rotate | revoke
+//	entitlement bypass
+//	audit verify | query | tail | export
+//	dev token
+//
+// Every command and group answers -h and --help (exit 0); `signerctl help
+// COMMAND…` is the same.
 //
 // Exit status: 0 success, 1 failure (verification failed, the agent
 // refused or could not be reached), 2 usage error. Errors are printed to

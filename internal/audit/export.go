@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
 // ErrCorrupt is returned by Export for a segment whose records do not
@@ -201,34 +203,25 @@ func fileHash(path string) (int64, string, error) {
 	return n, hashPrefix + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// copySegment copies src to dst durably and checks the copy against want.
+// copySegment copies src to dst durably (fsutil.WriteAtomic) and checks
+// the copy against want; on a mismatch dst is not written.
 func copySegment(src, dst, want string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("audit export: %w", err)
 	}
 	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	err = fsutil.WriteAtomic(dst, 0o600, func(out io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+			return err
+		}
+		if hashPrefix+hex.EncodeToString(h.Sum(nil)) != want {
+			return fmt.Errorf("%w: %s changed while exporting", ErrCorrupt, filepath.Base(src))
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("audit export: %w", err)
-	}
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(out, h), in)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && hashPrefix+hex.EncodeToString(h.Sum(nil)) != want {
-		err = fmt.Errorf("%w: %s changed while exporting", ErrCorrupt, filepath.Base(src))
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("audit export: %w", err)
 	}
 	return nil

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
 // File is what the Log needs of an open segment. LogConfig.WrapFile lets a
@@ -66,17 +68,7 @@ func fdatasync(fd uintptr) error {
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in
 // it survive a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(dir string) error { return fsutil.SyncDir(dir) }
 
 // lockDir takes an exclusive, non-blocking flock on DIR/lock so that two
 // processes never write the same log. The kernel drops it when the process
@@ -102,27 +94,8 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-// writeFileSync writes data to path through a temporary file, fsyncs it,
-// renames it into place and fsyncs the directory.
+// writeFileSync replaces path with data durably (fsutil.WriteFileAtomic:
+// temporary file, fsync, rename, fsync of the directory).
 func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.WriteFileAtomic(path, data, 0o600)
 }

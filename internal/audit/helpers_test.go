@@ -9,27 +9,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stellaops/signer-agent/internal/clocktest"
 )
 
-// clock is a fake clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Millisecond)
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// newClock is a fake clock that moves 1 ms per reading, starting 1 ms
+// after start (2026-03-01 12:00 UTC when zero), so successive records get
+// distinct times.
+func newClock(start ...time.Time) *clocktest.Clock {
+	t := clocktest.Epoch
+	if len(start) > 0 {
+		t = start[0]
+	}
+	return clocktest.NewStepping(t.Add(time.Millisecond), time.Millisecond)
 }
 
 // faults injects I/O errors into the segments of a Log (LogConfig.WrapFile).

@@ -23,7 +23,7 @@ func names(t *testing.T, dir string) []string {
 }
 
 func TestRetentionNeverDeletesUnexported(t *testing.T) {
-	clk := &clock{now: time.Now()}
+	clk := newClock(time.Now())
 	dir := filepath.Join(t.TempDir(), "audit")
 	l := openLog(t, LogConfig{Dir: dir, SegmentBytes: 1024, Now: clk.Now,
 		Retention: Retention{MaxAge: time.Hour, MaxBytes: 1}})
@@ -88,7 +88,7 @@ func TestRetentionDeleteUnexportedKeepsActive(t *testing.T) {
 }
 
 func TestExportThenRetention(t *testing.T) {
-	clk := &clock{now: time.Now()}
+	clk := newClock(time.Now())
 	dir := filepath.Join(t.TempDir(), "audit")
 	out := filepath.Join(t.TempDir(), "export")
 	l := openLog(t, LogConfig{Dir: dir, SegmentBytes: 1024, Now: clk.Now, Retention: Retention{MaxAge: time.Hour}})

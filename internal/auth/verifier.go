@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/fswatch"
 )
 
 // Verifier verifies OpToks and DPoP proofs. It is safe for concurrent use.
@@ -31,7 +31,7 @@ type Verifier struct {
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
-	watcher   *config.Watcher
+	watcher   *fswatch.Watcher
 	closeOnce sync.Once
 }
 
@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	v.cancel = cancel
 	if cfg.JWKSFile != "" {
-		w, err := config.NewWatcher()
+		w, err := fswatch.New()
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("auth: watch JWKS file: %w", err)

@@ -18,60 +18,60 @@ const (
 // change of store needs a restart.
 type Quota struct {
 	// Store is local (default) or redis.
-	Store string `yaml:"store"`
+	Store string `yaml:"store,omitempty"`
 	// OnStoreDown is what a node does while the shared store is
 	// unreachable: deny (default; 503 quota_unavailable) or local (serve
 	// the node's share of each plan).
-	OnStoreDown string `yaml:"onStoreDown"`
+	OnStoreDown string `yaml:"onStoreDown,omitempty"`
 	// LocalShare is the node's share with onStoreDown: local: a fraction
 	// 0 < f ≤ 1, or a node count n ≥ 2 (an integer), meaning 1/n.
-	LocalShare float64 `yaml:"localShare"`
+	LocalShare float64 `yaml:"localShare,omitempty"`
 	// LeaseTTL is how long a concurrency slot of a crashed agent stays
 	// taken; longer than any request (default transport.writeTimeout +
 	// 30s).
-	LeaseTTL time.Duration `yaml:"leaseTTL"`
-	Redis    QuotaRedis    `yaml:"redis"`
+	LeaseTTL time.Duration `yaml:"leaseTTL,omitempty"`
+	Redis    QuotaRedis    `yaml:"redis,omitempty"`
 }
 
 // QuotaRedis says how to reach the store: exactly one of addr, sentinel
 // and cluster.
 type QuotaRedis struct {
-	Addr     string        `yaml:"addr"` // host:port or unix:///path
-	Sentinel QuotaSentinel `yaml:"sentinel"`
-	Cluster  QuotaCluster  `yaml:"cluster"`
-	Username string        `yaml:"username"`
+	Addr     string        `yaml:"addr,omitempty"` // host:port or unix:///path
+	Sentinel QuotaSentinel `yaml:"sentinel,omitempty"`
+	Cluster  QuotaCluster  `yaml:"cluster,omitempty"`
+	Username string        `yaml:"username,omitempty"`
 	// PasswordFile holds the password (first line); re-read for every new
 	// connection.
-	PasswordFile string   `yaml:"passwordFile"`
-	TLS          QuotaTLS `yaml:"tls"`
+	PasswordFile string   `yaml:"passwordFile,omitempty"`
+	TLS          QuotaTLS `yaml:"tls,omitempty"`
 	// KeyPrefix starts every key (default "signer:quota:"); one per fleet
 	// sharing a server.
-	KeyPrefix   string        `yaml:"keyPrefix"`
-	DialTimeout time.Duration `yaml:"dialTimeout"` // default 1s
+	KeyPrefix   string        `yaml:"keyPrefix,omitempty"`
+	DialTimeout time.Duration `yaml:"dialTimeout,omitempty"` // default 1s
 	// Timeout bounds one reservation; a slower store counts as down
 	// (default 250ms).
-	Timeout  time.Duration `yaml:"timeout"`
-	PoolSize int           `yaml:"poolSize"` // connections per server; 0: 10 per CPU
+	Timeout  time.Duration `yaml:"timeout,omitempty"`
+	PoolSize int           `yaml:"poolSize,omitempty"` // connections per server; 0: 10 per CPU
 }
 
 // QuotaSentinel names a Sentinel-managed master.
 type QuotaSentinel struct {
-	MasterName string   `yaml:"masterName"`
-	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"masterName,omitempty"`
+	Addrs      []string `yaml:"addrs,omitempty"`
 }
 
 // QuotaCluster lists Redis Cluster seed nodes.
 type QuotaCluster struct {
-	Addrs []string `yaml:"addrs"`
+	Addrs []string `yaml:"addrs,omitempty"`
 }
 
 // QuotaTLS turns on TLS to the store.
 type QuotaTLS struct {
-	Enabled    bool   `yaml:"enabled"`
-	CAFile     string `yaml:"caFile"`     // default: system roots
-	CertFile   string `yaml:"certFile"`   // client certificate, with keyFile
-	KeyFile    string `yaml:"keyFile"`    //
-	ServerName string `yaml:"serverName"` // default: the host dialled
+	Enabled    bool   `yaml:"enabled,omitempty"`
+	CAFile     string `yaml:"caFile,omitempty"`     // default: system roots
+	CertFile   string `yaml:"certFile,omitempty"`   // client certificate, with keyFile
+	KeyFile    string `yaml:"keyFile,omitempty"`    //
+	ServerName string `yaml:"serverName,omitempty"` // default: the host dialled
 }
 
 // Share is LocalShare as a fraction.

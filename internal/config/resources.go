@@ -3,8 +3,6 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 )
 
 // Defaults of the resource limits (SPEC §3).
@@ -25,32 +23,32 @@ type Resources struct {
 	// MaxConnections caps open api-socket (and TCP listener)
 	// connections. At the cap the longest-idle connection is closed for
 	// a new one; when none is idle the new one gets 503 agent_busy.
-	MaxConnections int `yaml:"maxConnections"`
+	MaxConnections int `yaml:"maxConnections,omitempty"`
 	// MaxConnectionsPerPeer caps one peer's (uid's) api connections, the
 	// same way.
-	MaxConnectionsPerPeer int `yaml:"maxConnectionsPerPeer"`
+	MaxConnectionsPerPeer int `yaml:"maxConnectionsPerPeer,omitempty"`
 	// AdminMaxConnections caps the admin socket's connections; they are
 	// counted apart from the api's, so the admin socket always answers.
-	AdminMaxConnections int `yaml:"adminMaxConnections"`
+	AdminMaxConnections int `yaml:"adminMaxConnections,omitempty"`
 	// InflightBodyBytes is the memory budget of the request bodies in
 	// flight, each charged BodyMemoryFactor times its size before it is
 	// read (the declared Content-Length, or the bytes as they stream);
 	// over it a request gets 503 agent_busy with Retry-After.
-	InflightBodyBytes int64 `yaml:"inflightBodyBytes"`
+	InflightBodyBytes int64 `yaml:"inflightBodyBytes,omitempty"`
 	// BodyMemoryFactor is what a request holds per body byte while it is
 	// processed (decoded body, canonical statement, envelope, bundles,
 	// response).
-	BodyMemoryFactor int `yaml:"bodyMemoryFactor"`
+	BodyMemoryFactor int `yaml:"bodyMemoryFactor,omitempty"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes
 	// (GOMEMLIMIT; 0: 4 × InflightBodyBytes, -1: none). The GOMEMLIMIT
 	// environment variable, when set, wins.
-	MemoryLimit int64 `yaml:"memoryLimit"`
+	MemoryLimit int64 `yaml:"memoryLimit,omitempty"`
 	// DenialAuditRate and DenialAuditBurst bound the denial records one
 	// peer (uid) adds to the audit log per second; the denials beyond are
 	// counted and written as one summary record per burst. Allowed
 	// requests are never suppressed.
-	DenialAuditRate  float64 `yaml:"denialAuditRate"`
-	DenialAuditBurst int     `yaml:"denialAuditBurst"`
+	DenialAuditRate  float64 `yaml:"denialAuditRate,omitempty"`
+	DenialAuditBurst int     `yaml:"denialAuditBurst,omitempty"`
 }
 
 func (r *Resources) applyDefaults() {
@@ -81,11 +79,8 @@ func (r *Resources) applyDefaults() {
 }
 
 // validate checks the limits against each other and the body cap.
-func (r *Resources) validate(maxBody int64) error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("limits.%s: %s", key, fmt.Sprintf(format, args...)))
-	}
+func (r *Resources) validate(p *problems, maxBody int64) {
+	bad := func(key, format string, args ...any) { p.add("limits."+key, format, args...) }
 	if r.MaxConnections < 1 {
 		bad("maxConnections", "at least 1")
 	}
@@ -110,7 +105,6 @@ func (r *Resources) validate(maxBody int64) error {
 	if r.DenialAuditBurst < 1 {
 		bad("denialAuditBurst", "at least 1")
 	}
-	return errors.Join(errs...)
 }
 
 // digestOf is "sha256:<hex>" of b.

@@ -18,27 +18,25 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/stellaops/signer-agent/internal/clocktest"
 	"github.com/stellaops/signer-agent/proto"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// newClock is the tests' fake clock at 2026-11-28 12:00 UTC.
+func newClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 }
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // licensing is a test licensing service with switches.
 type licensing struct {
 	srv     *httptest.Server
 	mode    atomic.Value // "up", "down", "slow", "5xx", "revoked", "wrong-tenant"
 	calls   atomic.Int32
-	clock   *clock
+	clock   *clocktest.Clock
 	release chan struct{} // when set, requests wait for it (single-flight test)
 }
 
-func newLicensing(t *testing.T, c *clock) *licensing {
+func newLicensing(t *testing.T, c *clocktest.Clock) *licensing {
 	l := &licensing{clock: c}
 	l.mode.Store("up")
 	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -74,8 +72,8 @@ func newLicensing(t *testing.T, c *clock) *licensing {
 	return l
 }
 
-func online(t *testing.T) (*Checker, *licensing, *clock) {
-	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+func online(t *testing.T) (*Checker, *licensing, *clocktest.Clock) {
+	c := newClock()
 	l := newLicensing(t, c)
 	ch, err := New(Config{IntrospectionURL: l.srv.URL, Timeout: 100 * time.Millisecond, Retries: 1, Backoff: time.Millisecond,
 		CacheTTL: 5 * time.Minute, Grace: time.Hour, Now: c.Now})
@@ -216,7 +214,7 @@ func TestBypass(t *testing.T) {
 
 // Offline PoEs: a JWT signed by the licensing key.
 func TestOfflinePoE(t *testing.T) {
-	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	c := newClock()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ch, err := New(Config{LicensingKeys: []crypto.PublicKey{key.Public()}, Issuer: "https://licensing.example", Now: c.Now})

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
+
+	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
 // fileURI is a parsed file: key URI.
@@ -117,10 +119,22 @@ func (o *Opener) password(f fileURI) ([]byte, error) {
 // GenerateFileKey creates a new key for alg (AlgECDSAP256, AlgECDSAP384 or
 // AlgEd25519; "" means AlgECDSAP256), writes it unencrypted as a PKCS#8
 // "PRIVATE KEY" PEM at path with mode 0600, and returns it. The write is
-// atomic (a temporary file in the same directory, then a rename), so path
-// either keeps its old content or holds the whole new key; an existing file
-// is replaced. Callers write the public key themselves (MarshalPublicKeyPEM).
+// atomic and durable (fsutil.WriteFileAtomic), so path either keeps its old
+// content or holds the whole new key; an existing file is replaced (use
+// CreateFileKey where that must never happen). Callers write the public key
+// themselves (MarshalPublicKeyPEM).
 func GenerateFileKey(path string, alg string) (Key, error) {
+	return generateFileKey(path, alg, fsutil.WriteFileAtomic)
+}
+
+// CreateFileKey is GenerateFileKey for a path that must not exist yet: it
+// never replaces a file. When path exists it fails with an error matching
+// fs.ErrExist and generates nothing durable (key rotation, dev set-up).
+func CreateFileKey(path string, alg string) (Key, error) {
+	return generateFileKey(path, alg, fsutil.CreateFileAtomic)
+}
+
+func generateFileKey(path, alg string, write func(string, []byte, fs.FileMode) error) (Key, error) {
 	priv, err := generatePrivateKey(alg)
 	if err != nil {
 		return nil, err
@@ -130,49 +144,8 @@ func GenerateFileKey(path string, alg string) (Key, error) {
 		return nil, err
 	}
 	defer clear(data)
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := write(path, data, 0o600); err != nil {
 		return nil, fmt.Errorf("write key file: %w", err)
 	}
 	return newSoftKey(priv)
-}
-
-// writeFileAtomic writes data to a 0600 temporary file beside path, syncs
-// it, and renames it over path.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename durable; not every file system supports syncing a
-	// directory, so failure here is not an error.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }

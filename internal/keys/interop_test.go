@@ -14,32 +14,12 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/keystest"
+	"github.com/stellaops/signer-agent/internal/testtools"
 )
 
-// Interoperability with the real tools that write key files: cosign and
-// OpenSSL. Each test skips when its tool is missing.
-
-// cosignBinary finds cosign: $COSIGN, then PATH, then the repository's
-// bin/cosign (built by `make tools`).
-func cosignBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SIGNER_AGENT_COSIGN"); p != "" {
-		return p
-	}
-	if p := os.Getenv("COSIGN"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("cosign"); err == nil {
-		return p
-	}
-	if p, err := filepath.Abs(filepath.Join("..", "..", "bin", "cosign")); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("cosign not found: run `make tools` (or set SIGNER_AGENT_COSIGN)")
-	return ""
-}
+// Interoperability with the real tools that write key files: cosign
+// (testtools.Cosign: the pinned binary `make tools` builds) and OpenSSL.
+// A missing tool fails the test; it never skips.
 
 func run(t *testing.T, env []string, name string, args ...string) {
 	t.Helper()
@@ -70,7 +50,7 @@ func readPublicKeyPEM(t *testing.T, path string) any {
 // TestCosignGeneratedKey opens a key written by `cosign generate-key-pair`
 // and has `cosign verify-blob` check a signature made with it.
 func TestCosignGeneratedKey(t *testing.T) {
-	cosign := cosignBinary(t)
+	cosign := testtools.Cosign(t)
 	const password = "cosign-interop-password-6a2b"
 	dir := t.TempDir()
 	env := []string{"COSIGN_PASSWORD=" + password}
@@ -107,7 +87,7 @@ func TestCosignGeneratedKey(t *testing.T) {
 // TestCosignImportedKey writes keys with GenerateFileKey, has `cosign
 // import-key-pair` encrypt them, and opens the result.
 func TestCosignImportedKey(t *testing.T) {
-	cosign := cosignBinary(t)
+	cosign := testtools.Cosign(t)
 	const password = "cosign-import-password-0f3e"
 	for _, alg := range algorithms {
 		t.Run(alg, func(t *testing.T) {

@@ -7,10 +7,13 @@
 //
 //	pkcs11:token=…;object=…?module-path=…&pin-source=file:…   (package keys/pkcs11)
 //	tpm:/path/key.blob[?sim=host:port|device=…]             (package keys/tpm)
+//	fido2:/path/key.json[?ttl=…]                            (package keys/fido2)
+//	awskms://…, gcpkms://…, azurekms://…, hashivault://…    (package keys/kms)
 //
-// Opener.Open dispatches on the scheme. The PKCS#11 and TPM backends import
-// this package, so they plug into Opener's PKCS11 and TPM fields; fido2:,
-// KMS and keyless will follow the same way. There is no global registry.
+// Opener.Open dispatches on the scheme. The PKCS#11, TPM, FIDO2 and KMS
+// backends import this package, so they plug into Opener's PKCS11, TPM,
+// FIDO2 and KMS fields (the agent sets all four). There is no global
+// registry.
 //
 // A Key signs only with its own algorithm (see Algorithm): a digest whose
 // crypto.SignerOpts names another hash, or whose length does not match, is

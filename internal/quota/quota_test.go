@@ -5,17 +5,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stellaops/signer-agent/internal/clocktest"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+func newClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 }
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
 
 func TestBurstThenThrottle(t *testing.T) {
 	c := newClock()

@@ -7,33 +7,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stellaops/signer-agent/internal/testtools"
 )
 
 // Interoperability with the real cosign CLI (bin/cosign, built by
 // `make tools`): images signed by cosign in the test registry, in each of
 // the layouts cosign writes, are trusted with the cosign public key.
-
-// cosignBinary finds cosign: $SIGNER_AGENT_COSIGN, $COSIGN, PATH, then the
-// repository's bin/cosign. A missing cosign fails the test: `make test`
-// builds it.
-func cosignBinary(t *testing.T) string {
-	t.Helper()
-	for _, env := range []string{"SIGNER_AGENT_COSIGN", "COSIGN"} {
-		if p := os.Getenv(env); p != "" {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("cosign"); err == nil {
-		return p
-	}
-	if p, err := filepath.Abs(filepath.Join("..", "..", "bin", "cosign")); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("cosign not found: run `make tools` (or set SIGNER_AGENT_COSIGN)")
-	return ""
-}
 
 func runCosign(t *testing.T, bin, dir string, args ...string) {
 	t.Helper()
@@ -49,7 +29,7 @@ func runCosign(t *testing.T, bin, dir string, args ...string) {
 }
 
 func TestCosignInterop(t *testing.T) {
-	bin := cosignBinary(t)
+	bin := testtools.Cosign(t)
 	tests := []struct {
 		name   string
 		flags  []string

@@ -86,7 +86,7 @@ func dpopFloor(b *testing.B) func() error {
 
 func BenchmarkAgentSignSoftHSM(b *testing.B) {
 	uri := harness.SoftHSMKey(b, "bench")
-	h := harness.StartAgent(b, harness.Options{FileAudit: true, EditConfig: harness.WithDefaultKey("hsm", uri)})
+	h := harness.StartAgent(b, harness.Options{FileAudit: true, Edit: harness.WithDefaultKey("hsm", uri)})
 	req := request(1024)
 	run16(b, func() error {
 		_, err := h.Client.SignDSSE(context.Background(), req)
@@ -132,7 +132,7 @@ func tpmAgentSign(b *testing.B) func() error {
 	sim := harness.StartSWTPM(b)
 	dir := harness.ShortTempDir(b)
 	uri := sim.CreateKey(b, dir)
-	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, EditConfig: harness.WithDefaultKey("tpm", uri)})
+	h := harness.StartAgent(b, harness.Options{Dir: dir, FileAudit: true, Edit: harness.WithDefaultKey("tpm", uri)})
 	req := request(1024)
 	return func() error {
 		_, err := h.Client.SignDSSE(context.Background(), req)

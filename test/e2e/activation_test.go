@@ -22,6 +22,7 @@ import (
 
 	"github.com/stellaops/signer-agent/agent"
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
@@ -180,11 +181,24 @@ func TestSocketActivation(t *testing.T) {
 		t.Fatalf("before reload: %v", err)
 	}
 	cfgPath := filepath.Join(a.dir, "config.yaml")
-	b, _ := os.ReadFile(cfgPath)
-	edited := strings.Replace(string(b), "      - stella.ops/sbom@v1\n", "      - stella.ops/sbom@v1\n      - "+newType+"\n", 1)
-	// Written in place (not renamed) and signalled at once: SIGHUP is what
-	// this test exercises; the file watcher may also fire, harmlessly.
-	if err := os.WriteFile(cfgPath, []byte(edited), 0o600); err != nil {
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := harness.DevTenant(c)
+	tn.PredicateTypes = append(tn.PredicateTypes, newType)
+	edited, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written in place (not renamed, unlike harness.EditConfig) and
+	// signalled at once: SIGHUP is what this test exercises; the file
+	// watcher may also fire, harmlessly.
+	if err := os.WriteFile(cfgPath, edited, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/stellaops/signer-agent/agent"
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
@@ -76,8 +76,7 @@ func TestDailyCapSurvivesSIGKILL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := os.ReadFile(cfg)
-	os.WriteFile(cfg, []byte(strings.Replace(string(b), "artifactsPerDay: 10000000", "artifactsPerDay: 3", 1)), 0o600)
+	harness.EditConfig(t, cfg, func(c *config.Config) { harness.DevPlan(c).ArtifactsPerDay = 3 })
 	api := filepath.Join(dir, "api.sock")
 	p := startProcess(t, bin, cfg, api)
 	c := devClient(t, dir, api)

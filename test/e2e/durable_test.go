@@ -89,8 +89,8 @@ type traceOp struct {
 }
 
 var (
-	fsyncLine  = regexp.MustCompile(`^\d+ f(?:data)?sync\(\d+<([^>]*)>\)\s+= 0`)
-	renameLine = regexp.MustCompile(`^\d+ rename(?:at2?)?\((?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]+)", (?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]+)"(?:, \d+)?\)\s+= 0`)
+	fsyncLine  = regexp.MustCompile(`^\d+\s+f(?:data)?sync\(\d+<([^>]*)>\)\s+= 0`)
+	renameLine = regexp.MustCompile(`^\d+\s+rename(?:at2?)?\((?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]+)", (?:AT_FDCWD(?:<[^>]*>)?, )?"([^"]+)"(?:, \d+)?\)\s+= 0`)
 )
 
 func readTrace(t *testing.T, path string) []traceOp {
@@ -147,7 +147,7 @@ func checkDurable(t *testing.T, ops []traceOp, target string) {
 		}
 	}
 	if renames == 0 {
-		t.Errorf("no rename onto %s traced (wrote in place?)", target)
+		t.Errorf("no rename onto %s traced (wrote in place?); traced: %+v", target, ops)
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -20,9 +19,12 @@ import (
 	"github.com/stellaops/signer-agent/agent"
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/devauth"
+	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/fido2"
+	"github.com/stellaops/signer-agent/internal/testtools"
 )
 
 // Agent is an in-process agent serving on Unix sockets in Dir.
@@ -51,8 +53,10 @@ type Options struct {
 	// Dir reuses a state directory (for two agents sharing a key); empty
 	// makes a new one.
 	Dir string
-	// EditConfig rewrites the dev config before the agent starts.
-	EditConfig func(cfg string) string
+	// Edit changes the dev config before the agent starts (see
+	// EditConfig; the dev tenant is devauth.Tenant, its plan devauth.Plan,
+	// its file key "dev").
+	Edit func(c *config.Config)
 	// FileAudit uses the agent's own JSON-lines audit log in the state
 	// directory instead of the in-memory one (Audit is then nil).
 	FileAudit bool
@@ -91,21 +95,15 @@ func StartAgent(t testing.TB, o Options) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.EditConfig != nil {
-		b, err := os.ReadFile(cfgPath)
-		if err != nil {
-			t.Fatal(err)
+	EditConfig(t, cfgPath, func(c *config.Config) {
+		// Tests send bursts of bad requests from one uid and count their
+		// audit records: lift the per-peer denial-record rate (a test's
+		// Edit may set it back).
+		c.Limits.DenialAuditRate, c.Limits.DenialAuditBurst = 1e6, 1e6
+		if o.Edit != nil {
+			o.Edit(c)
 		}
-		if err := os.WriteFile(cfgPath, []byte(o.EditConfig(string(b))), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Tests send bursts of bad requests from one uid and count their
-	// audit records: lift the per-peer denial-record rate unless the
-	// test sets it.
-	if err := liftDenialRate(cfgPath); err != nil {
-		t.Fatal(err)
-	}
+	})
 	var aud *audit.Memory
 	var auditor agent.AuditLog
 	switch {
@@ -209,24 +207,15 @@ func (h *Agent) PublicKey(t testing.TB) any {
 	return k.Public()
 }
 
-// RepoRoot is the repository's top directory.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
-}
+// RepoRoot is the repository's top directory (testtools.RepoRoot).
+func RepoRoot() string { return testtools.RepoRoot() }
 
-// Cosign returns the pinned cosign binary. It fails (never skips) when the
+// Cosign returns the pinned cosign binary: $SIGNER_AGENT_COSIGN, else
+// <repo>/bin/cosign (testtools.Cosign). It fails (never skips) when the
 // binary is missing: run `make tools`.
 func Cosign(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv("SIGNER_AGENT_COSIGN")
-	if p == "" {
-		p = filepath.Join(RepoRoot(), "bin", "cosign")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("cosign not found at %s (run `make tools`): %v", p, err)
-	}
-	return p
+	return testtools.Cosign(t)
 }
 
 var (
@@ -264,51 +253,12 @@ func Binary(t testing.TB, pkg string) string {
 	return br.path
 }
 
-// WithDefaultKey is an EditConfig that adds key id (uri) for the dev tenant
-// and makes it the tenant's default key.
-func WithDefaultKey(id, uri string) func(string) string {
-	return func(c string) string {
-		c = strings.Replace(c, "    defaultKey: dev\n", "    defaultKey: "+id+"\n", 1)
-		return WithKey(id, uri)(c)
-	}
-}
-
-// WithKey is an EditConfig that adds key id (uri) for the dev tenant.
-func WithKey(id, uri string) func(string) string {
-	return func(c string) string {
-		return strings.Replace(c, "logging:", "  - id: "+id+"\n    uri: \""+uri+"\"\n    tenants: [dev]\nlogging:", 1)
-	}
-}
-
 // WriteAtomic replaces path with content through a rename, as editors and
-// configuration tools do (the agent's file watch sees one change).
+// configuration tools do (the agent's file watch sees one change). It is
+// fsutil.WriteFileAtomic with mode 0600.
 func WriteAtomic(t testing.TB, path, content string) {
 	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// liftDenialRate raises limits.denialAuditRate and denialAuditBurst in a
-// config that does not set them.
-func liftDenialRate(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	c := string(b)
-	if strings.Contains(c, "denialAudit") {
-		return nil
-	}
-	const lift = "  denialAuditRate: 1000000\n  denialAuditBurst: 1000000\n"
-	if strings.Contains(c, "\nlimits:\n") {
-		c = strings.Replace(c, "\nlimits:\n", "\nlimits:\n"+lift, 1)
-	} else {
-		c += "limits:\n" + lift
-	}
-	return os.WriteFile(path, []byte(c), 0o600)
 }

@@ -3,11 +3,11 @@ package interop
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -20,9 +20,9 @@ func TestConcurrencyCapWithSlowBackend(t *testing.T) {
 	sim := harness.StartSWTPM(t)
 	dir := harness.ShortTempDir(t)
 	uri := sim.CreateKey(t, dir)
-	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: func(c string) string {
-		c = strings.Replace(c, "  - name: dev\n", "  - name: dev\n    concurrency: 1\n", 1)
-		return harness.WithDefaultKey("tpm", uri)(c)
+	h := harness.StartAgent(t, harness.Options{Dir: dir, Edit: func(c *config.Config) {
+		harness.DevPlan(c).Concurrency = 1
+		harness.WithDefaultKey("tpm", uri)(c)
 	}})
 	req := signRequestFor("a")
 	ctx := context.Background()

@@ -19,6 +19,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/stellaops/signer-agent/internal/attest"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -55,14 +56,9 @@ func cosignVerify(t *testing.T, pubPEM, bundle []byte, predicateType string, art
 }
 
 func TestCosignVerifiesAgentOutput(t *testing.T) {
-	h := harness.StartAgent(t, harness.Options{EditConfig: func(c string) string {
-		return strings.Replace(c, "logging:", `  - id: p384
-    uri: memory:p384?alg=ecdsa-p384-sha256
-    tenants: [dev]
-  - id: ed
-    uri: memory:ed?alg=ed25519
-    tenants: [dev]
-logging:`, 1)
+	h := harness.StartAgent(t, harness.Options{Edit: func(c *config.Config) {
+		harness.WithKey("p384", "memory:p384?alg=ecdsa-p384-sha256")(c)
+		harness.WithKey("ed", "memory:ed?alg=ed25519")(c)
 	}})
 	dir := t.TempDir()
 	artifact := filepath.Join(dir, "artifact.bin")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -21,7 +22,7 @@ func TestFallbackKey(t *testing.T) {
 			sim := harness.StartSWTPM(t)
 			dir := harness.ShortTempDir(t)
 			uri := sim.CreateKey(t, dir)
-			h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: tpmTenant(uri, withFallback)})
+			h := harness.StartAgent(t, harness.Options{Dir: dir, Edit: tpmTenant(uri, withFallback)})
 			req := signRequestFor("b")
 			ctx := context.Background()
 			res, err := h.Client.SignDSSE(ctx, req)
@@ -35,15 +36,14 @@ func TestFallbackKey(t *testing.T) {
 	}
 }
 
-// tpmTenant is an EditConfig that makes the TPM key uri the dev tenant's
-// default key, with the file key dev as its fallback when withFallback.
-func tpmTenant(uri string, withFallback bool) func(string) string {
-	return func(c string) string {
-		c = harness.WithDefaultKey("tpm", uri)(c)
+// tpmTenant is an edit that makes the TPM key uri the dev tenant's default
+// key, with the file key dev as its fallback when withFallback.
+func tpmTenant(uri string, withFallback bool) func(c *config.Config) {
+	return func(c *config.Config) {
+		harness.WithDefaultKey("tpm", uri)(c)
 		if withFallback {
-			c = strings.Replace(c, "    defaultKey: tpm\n", "    defaultKey: tpm\n    fallbackKey: dev\n", 1)
+			harness.DevTenant(c).FallbackKey = "dev"
 		}
-		return c
 	}
 }
 

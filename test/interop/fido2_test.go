@@ -34,8 +34,8 @@ func TestFIDO2KeyVerifiesWithCosign(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := harness.StartAgent(t, harness.Options{Dir: dir,
-		FIDO2:      func() (fido2.Authenticator, error) { return auth, nil },
-		EditConfig: harness.WithDefaultKey("fido", "fido2:"+wrapped+"?ttl=10m")})
+		FIDO2: func() (fido2.Authenticator, error) { return auth, nil },
+		Edit:  harness.WithDefaultKey("fido", "fido2:"+wrapped+"?ttl=10m")})
 	ctx := context.Background()
 	artifact := filepath.Join(t.TempDir(), "artifact")
 	content := []byte("signed with a FIDO2-wrapped key\n")

@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -11,21 +10,21 @@ import (
 
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/test/harness"
 )
 
-// sharedQuota is an EditConfig: the dev plan allows perDay artifacts a
-// day, counted in the shared store at addr, with the given outage mode.
-func sharedQuota(addr string, perDay int, onDown string) func(string) string {
-	return func(c string) string {
-		c = strings.Replace(c, "artifactsPerDay: 10000000", "artifactsPerDay: "+strconv.Itoa(perDay), 1)
-		share := ""
+// sharedQuota edits the dev config: the dev plan allows perDay artifacts
+// a day, counted in the shared store at addr, with the given outage mode.
+func sharedQuota(addr string, perDay int64, onDown string) func(*config.Config) {
+	return func(c *config.Config) {
+		harness.DevPlan(c).ArtifactsPerDay = perDay
+		c.Quota = config.Quota{Store: config.QuotaStoreRedis, OnStoreDown: onDown,
+			Redis: config.QuotaRedis{Addr: addr, KeyPrefix: "fleet-test", Timeout: 2 * time.Second}}
 		if onDown == "local" {
-			share = "  localShare: 0.5\n"
+			c.Quota.LocalShare = 0.5
 		}
-		return c + "quota:\n  store: redis\n  onStoreDown: " + onDown + "\n" + share + "  redis:\n    addr: " + addr +
-			"\n    keyPrefix: fleet-test\n    timeout: 2s\n"
 	}
 }
 
@@ -36,7 +35,7 @@ func TestFleetSharedDailyCap(t *testing.T) {
 	r := harness.StartRedis(t)
 	var agents []*harness.Agent
 	for range 2 {
-		agents = append(agents, harness.StartAgent(t, harness.Options{EditConfig: sharedQuota(r.Addr(), 40, "deny")}))
+		agents = append(agents, harness.StartAgent(t, harness.Options{Edit: sharedQuota(r.Addr(), 40, "deny")}))
 	}
 	ctx := context.Background()
 	var (
@@ -87,7 +86,7 @@ func TestFleetStoreOutage(t *testing.T) {
 	for _, mode := range []string{"deny", "local"} {
 		t.Run(mode, func(t *testing.T) {
 			r := harness.StartRedis(t)
-			h := harness.StartAgent(t, harness.Options{EditConfig: sharedQuota(r.Addr(), 1000, mode)})
+			h := harness.StartAgent(t, harness.Options{Edit: sharedQuota(r.Addr(), 1000, mode)})
 			if _, err := h.Client.SignDSSE(ctx, signRequestFor("f")); err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stellaops/signer-agent/client"
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -27,7 +28,7 @@ func TestKeyPendingAtStart(t *testing.T) {
 			dir := harness.ShortTempDir(t)
 			uri := sim.CreateKey(t, dir)
 			sim.Kill()
-			h := harness.StartAgent(t, harness.Options{Dir: dir, KeyRetryInterval: 20 * time.Millisecond, EditConfig: tpmTenant(uri, withFallback)})
+			h := harness.StartAgent(t, harness.Options{Dir: dir, KeyRetryInterval: 20 * time.Millisecond, Edit: tpmTenant(uri, withFallback)})
 			ctx := context.Background()
 			listed := func() []string {
 				t.Helper()
@@ -83,17 +84,15 @@ func TestReloadPendingKey(t *testing.T) {
 	sim.Kill()
 	h := harness.StartAgent(t, harness.Options{Dir: dir})
 	ctx := context.Background()
-	base, err := os.ReadFile(h.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addKey := func(id, uri string) string { return harness.WithKey(id, uri)(string(base)) }
 
-	harness.WriteAtomic(t, h.Config, addKey("broken", "tpm:"+filepath.Join(dir, "no-such.tpmkey")+"?sim="+sim.Addr()))
+	harness.EditConfig(t, h.Config, harness.WithKey("broken", "tpm:"+filepath.Join(dir, "no-such.tpmkey")+"?sim="+sim.Addr()))
 	if err := h.Reload(ctx); err == nil || !strings.Contains(err.Error(), "no-such.tpmkey") {
 		t.Fatalf("reload with a missing key file: %v", err)
 	}
-	harness.WriteAtomic(t, h.Config, addKey("tpm", uri))
+	harness.EditConfig(t, h.Config, func(c *config.Config) {
+		c.Keys = slices.DeleteFunc(c.Keys, func(k config.Key) bool { return k.ID == "broken" })
+		harness.WithKey("tpm", uri)(c)
+	})
 	if err := h.Reload(ctx); err != nil {
 		t.Fatalf("reload with a key whose TPM is down: %v", err)
 	}
@@ -116,7 +115,7 @@ func TestPKCS11KeyPendingAtStart(t *testing.T) {
 	if err := os.Rename(tokens, tokens+".away"); err != nil {
 		t.Fatal(err)
 	}
-	h := harness.StartAgent(t, harness.Options{KeyRetryInterval: 20 * time.Millisecond, EditConfig: harness.WithDefaultKey("hsm", uri)})
+	h := harness.StartAgent(t, harness.Options{KeyRetryInterval: 20 * time.Millisecond, Edit: harness.WithDefaultKey("hsm", uri)})
 	ctx := context.Background()
 	r, _ := h.Client.Ready(ctx)
 	if r == nil || !strings.Contains(r.Checks["key:hsm"], "backend unavailable") {

@@ -20,7 +20,7 @@ import (
 // bundle offline.
 func TestPKCS11KeyVerifiesWithCosign(t *testing.T) {
 	uri := harness.SoftHSMKey(t, "tenant-dev")
-	h := harness.StartAgent(t, harness.Options{EditConfig: harness.WithDefaultKey("hsm", uri)})
+	h := harness.StartAgent(t, harness.Options{Edit: harness.WithDefaultKey("hsm", uri)})
 	ks, err := h.Client.Keys(context.Background())
 	if err != nil {
 		t.Fatal(err)

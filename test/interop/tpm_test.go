@@ -21,7 +21,7 @@ func TestTPMKeyVerifiesWithCosign(t *testing.T) {
 	sim := harness.StartSWTPM(t)
 	dir := harness.ShortTempDir(t)
 	uri := sim.CreateKey(t, dir)
-	h := harness.StartAgent(t, harness.Options{Dir: dir, EditConfig: harness.WithDefaultKey("tpm", uri)})
+	h := harness.StartAgent(t, harness.Options{Dir: dir, Edit: harness.WithDefaultKey("tpm", uri)})
 	ks, err := h.Client.Keys(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
 // Defaults of minted tokens.
@@ -218,22 +219,13 @@ func (a *Authority) JWKSFetches() int { return int(a.jwksHits.Load()) }
 // DiscoveryFetches counts the discovery requests served (not while Down).
 func (a *Authority) DiscoveryFetches() int { return int(a.discHits.Load()) }
 
-// writeFile replaces JWKSFile by atomic rename.
+// writeFile replaces JWKSFile atomically (fsutil.WriteFileAtomic), as a
+// deployment tool would.
 func (a *Authority) writeFile() {
 	if a.JWKSFile == "" {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(a.JWKSFile), ".jwks-*")
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if _, err := tmp.Write(a.JWKS()); err != nil {
-		a.t.Fatal(err)
-	}
-	if err := tmp.Close(); err != nil {
-		a.t.Fatal(err)
-	}
-	if err := os.Rename(tmp.Name(), a.JWKSFile); err != nil {
+	if err := fsutil.WriteFileAtomic(a.JWKSFile, a.JWKS(), 0o600); err != nil {
 		a.t.Fatal(err)
 	}
 }

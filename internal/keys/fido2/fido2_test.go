@@ -11,10 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/stellaops/signer-agent/internal/clocktest"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/keystest"
 )
@@ -278,27 +278,10 @@ func TestSeveralAuthenticators(t *testing.T) {
 	}
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestTTL(t *testing.T) {
 	a := softAuth(t, "")
 	path, _ := enroll(t, a, Policy{UP: true}, "")
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
 	k := openKey(t, path, Options{TTL: 10 * time.Minute, Now: clock.Now})
 	if err := k.Unlock(a, ""); err != nil {
 		t.Fatal(err)

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/internal/keys"
 )
 
@@ -188,10 +188,10 @@ func ReadFile(path string) (*File, error) {
 	return f, nil
 }
 
-// writeFile writes f to path atomically with mode 0600: a temporary file in
-// the same directory, synced, then linked into place (replace false: fails
-// if path exists) or renamed over it (replace true).
-func writeFile(path string, f *File, replace bool) (err error) {
+// writeFile writes f to path atomically and durably with mode 0600: a new
+// file that must not exist yet (replace false, fsutil.CreateFileAtomic) or
+// a replacement of path (replace true, fsutil.WriteFileAtomic).
+func writeFile(path string, f *File, replace bool) error {
 	if _, err := f.validate(); err != nil {
 		return err
 	}
@@ -199,43 +199,12 @@ func writeFile(path string, f *File, replace bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("fido2: encode %s: %w", path, err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("fido2: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-		}
-		_ = os.Remove(tmp.Name())
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("fido2: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("fido2: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("fido2: sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("fido2: %w", err)
-	}
+	write := fsutil.CreateFileAtomic
 	if replace {
-		err = os.Rename(tmp.Name(), path)
-	} else {
-		err = os.Link(tmp.Name(), path)
+		write = fsutil.WriteFileAtomic
 	}
-	if err != nil {
+	if err := write(path, data, 0o600); err != nil {
 		return fmt.Errorf("fido2: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

@@ -1,6 +1,19 @@
-// Package keystest is the conformance suite every key backend runs (file
-// and memory now; PKCS#11, TPM, FIDO2 and KMS later). A backend's test
-// calls Run with a function that opens a fresh Key:
+// Package keystest is the conformance suite every key backend runs. The
+// six backends run it against real or faithful counterparts:
+//
+//   - file: PEM keys in every supported encoding (PKCS#8, SEC1, encrypted
+//     PKCS#8, sigstore/cosign encrypted), and a key the real cosign CLI
+//     generated (internal/keys);
+//   - memory: in-process keys (internal/keys);
+//   - pkcs11: keys in a SoftHSM2 token (internal/keys/pkcs11);
+//   - tpm: keys under an swtpm simulator's storage root key, as key blobs
+//     and persistent handles (internal/keys/tpm);
+//   - fido2: keys wrapped under the software authenticator
+//     (internal/keys/fido2);
+//   - kms: sigstore's fake KMS and a Vault transit fake on loopback
+//     (internal/keys/kms).
+//
+// A backend's test calls Run with a function that opens a fresh Key:
 //
 //	func TestConformance(t *testing.T) {
 //		keystest.Run(t, func(t *testing.T) keys.Key { return openMyKey(t) })

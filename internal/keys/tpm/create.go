@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	"github.com/google/go-tpm/tpm2"
+
+	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
 // CreateOptions says where CreateKey makes a key and how it is protected.
@@ -225,26 +227,12 @@ func create(ctx context.Context, d *device, u keyURI, auth []byte) (*keyFile, *e
 	return nil, pub, nil
 }
 
-// writeKeyFile writes a key blob to a new file, mode 0600.
-func writeKeyFile(path string, kf *keyFile) (err error) {
+// writeKeyFile writes a key blob to a new file, mode 0600, atomically and
+// durably; an existing file is never replaced (fs.ErrExist).
+func writeKeyFile(path string, kf *keyFile) error {
 	data, err := marshalKeyFile(kf)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err != nil {
-			_ = os.Remove(path)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Sync()
+	return fsutil.CreateFileAtomic(path, data, 0o600)
 }
