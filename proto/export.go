@@ -197,13 +197,13 @@ func (r *ExportRequest) Validate() error {
 		return err
 	}
 	e := &r.Export
-	if err := validateExportName(e.ID); err != nil {
+	if err := ValidateExportName(e.ID); err != nil {
 		return invalid("export.id: %s", err)
 	}
-	if err := validateExportName(e.Profile); err != nil {
+	if err := ValidateExportName(e.Profile); err != nil {
 		return invalid("export.profile: %s", err)
 	}
-	if err := validateCreatedAt(e.CreatedAt); err != nil {
+	if err := ValidateExportCreatedAt(e.CreatedAt); err != nil {
 		return invalid("export.createdAt: %s", err)
 	}
 	if len(e.Files) == 0 {
@@ -328,7 +328,9 @@ func isControl(c rune) bool {
 	return c < 0x20 || (c >= 0x7f && c <= 0x9f)
 }
 
-func validateExportName(s string) error {
+// ValidateExportName checks export.id or export.profile: 1–256 characters
+// of [A-Za-z0-9._:/@+-] starting with a letter or digit.
+func ValidateExportName(s string) error {
 	if s == "" {
 		return errors.New("required")
 	}
@@ -348,10 +350,10 @@ func validateExportName(s string) error {
 	return nil
 }
 
-// validateCreatedAt accepts RFC 3339 timestamps in UTC ("Z") only. The
+// ValidateExportCreatedAt accepts RFC 3339 timestamps in UTC ("Z") only. The
 // string is signed as sent, so it must also be exactly what time.Parse
 // read (no lower-case "t"/"z", which RFC 3339 permits but Go refuses).
-func validateCreatedAt(s string) error {
+func ValidateExportCreatedAt(s string) error {
 	if s == "" {
 		return errors.New("required")
 	}

@@ -43,8 +43,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"sign", "ask the agent to sign an in-toto statement", (*app).cmdSign},
-		{"verify", "verify a bundle or envelope offline", (*app).cmdVerify},
+		{"sign", "ask the agent to sign an in-toto statement (sign export: a directory)", (*app).cmdSign},
+		{"verify", "verify a bundle or envelope offline (verify export: a directory)", (*app).cmdVerify},
 		{"keys", "list the agent's public keys (keys list)", (*app).cmdKeys},
 		{"health", "check the agent's liveness or readiness", (*app).cmdHealth},
 		{"bench", "measure signing throughput and latency", (*app).cmdBench},

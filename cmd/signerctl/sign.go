@@ -14,7 +14,8 @@ import (
 
 const signHelp = `
 Ask the agent to sign an in-toto Statement v1 and save the DSSE envelope and
-the sigstore bundles it returns.
+the sigstore bundles it returns. ('signerctl sign export -h' signs a
+directory as an export.)
 
 Subjects, in command-line order (at least one):
   --subject name=NAME,sha256=HEX[,sha512=HEX]
@@ -43,6 +44,9 @@ the request unless given by flag. Secrets from it are never printed.
 
 // cmdSign is `signerctl sign`.
 func (a *app) cmdSign(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return a.cmdSignExport(ctx, args[1:])
+	}
 	fs := a.flagSet("sign", "sign --predicate FILE --type TYPE (--subject SPEC | --artifact FILE [--artifact-name NAME])... [flags]", signHelp)
 	var (
 		subjects      subjectArgs

@@ -19,7 +19,7 @@ import (
 
 const verifyHelp = `
 Verify a sigstore bundle or a DSSE envelope fully offline: no socket, no
-network. The signature must verify with one of the public keys; for an
+network. ('signerctl verify export -h' verifies a whole export.) The signature must verify with one of the public keys; for an
 envelope, every signature must verify with one of them. The statement must
 be an in-toto Statement v1 naming the artifact as a subject (unless
 --any-artifact) and, with --type, carrying that predicate type.
@@ -35,6 +35,9 @@ and exits 0; on failure prints the reason and exits 1.
 
 // cmdVerify is `signerctl verify`.
 func (a *app) cmdVerify(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return a.cmdVerifyExport(ctx, args[1:])
+	}
 	fs := a.flagSet("verify", "verify (--bundle FILE | --envelope FILE) (--key PUBFILE... | --trust-dir DIR) (--artifact FILE | --digest sha256:HEX | --any-artifact) [--type TYPE]", verifyHelp)
 	var (
 		keyFiles   stringList
