@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Walking and hashing an export tree, shared by `sign export` and
@@ -260,6 +261,9 @@ func (c readCounter) Read(b []byte) (int, error) {
 // quotePath shows a path from the file system as is when it is printable,
 // else Go-quoted, so that no name can rewrite the terminal.
 func quotePath(p string) string {
+	if !utf8.ValidString(p) {
+		return strconv.Quote(p)
+	}
 	for _, r := range p {
 		if !unicode.IsPrint(r) || r == '"' {
 			return strconv.Quote(p)
