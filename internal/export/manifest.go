@@ -2,12 +2,10 @@ package export
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -42,11 +40,11 @@ func NewManifest(e *proto.Export) *Manifest {
 // Canonical returns the manifest's RFC 8785 bytes: the content of
 // export.json.
 func (m *Manifest) Canonical() ([]byte, error) {
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode manifest: %w", err)
+	n := 256
+	for i := range m.Files {
+		n += 128 + len(m.Files[i].Path) + len(m.Files[i].MediaType)
 	}
-	return attest.Canonicalize(raw)
+	return appendManifest(make([]byte, 0, n), m), nil
 }
 
 // Export returns the export the manifest describes.

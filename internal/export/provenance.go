@@ -1,13 +1,11 @@
 package export
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -127,9 +125,9 @@ func NewStatement(m *Manifest, manifestSHA256, scannerDigest, builderID string) 
 
 // Canonical returns the statement's RFC 8785 bytes: the DSSE payload.
 func (s *Statement) Canonical() ([]byte, error) {
-	raw, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("encode statement: %w", err)
+	n := 1024
+	for _, sub := range s.Subject {
+		n += 96 + len(sub.Name)
 	}
-	return attest.Canonicalize(raw)
+	return appendStatement(make([]byte, 0, n), s), nil
 }
