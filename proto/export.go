@@ -29,7 +29,7 @@ const (
 	// MaxExportFiles caps the files of one export. With it, a maximal
 	// request (short paths) stays well inside the default 32 MiB body cap
 	// and the agent builds its statement in a fraction of a second
-	// (docs/perf.md §8); larger exports are split by the caller.
+	// (docs/perf.md §9); larger exports are split by the caller.
 	MaxExportFiles = 100_000
 	// MaxExportMaterials caps export.materials.
 	MaxExportMaterials = 1024
@@ -101,14 +101,16 @@ type ExportResponse struct {
 }
 
 // Mode returns the requested signing mode, keyful by default.
-func (r *ExportRequest) Mode() string { return r.common().Mode() }
+func (r *ExportRequest) Mode() string { return r.AsSignRequest().Mode() }
 
 // KeyIDs returns the requested key ids (nil: the tenant's default key).
-func (r *ExportRequest) KeyIDs() []string { return r.common().KeyIDs() }
+func (r *ExportRequest) KeyIDs() []string { return r.AsSignRequest().KeyIDs() }
 
-// common is the part of the request an export shares with a sign request,
-// as a sign request for the provenance predicate type.
-func (r *ExportRequest) common() *SignRequest {
+// AsSignRequest returns the members an export shares with a sign request
+// (scannerImageDigest, poe, options) as a sign request for the provenance
+// predicate type, without subjects or predicate: what the gates after the
+// body (entitlement, release, quota, policy) read for an export.
+func (r *ExportRequest) AsSignRequest() *SignRequest {
 	return &SignRequest{
 		PredicateType:      PredicateSLSAProvenanceV1,
 		ScannerImageDigest: r.ScannerImageDigest,
@@ -193,7 +195,7 @@ func DecodeExportRequest(b []byte) (*ExportRequest, error) {
 //   - materials: an absolute URI without whitespace or control
 //     characters, unique, with sha256 and/or sha512 digests.
 func (r *ExportRequest) Validate() error {
-	if err := r.common().validateCommon(); err != nil {
+	if err := r.AsSignRequest().validateCommon(); err != nil {
 		return err
 	}
 	e := &r.Export

@@ -248,3 +248,19 @@ func FuzzDecodeExportRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestExportAsSignRequest(t *testing.T) {
+	r := exampleExportRequest()
+	s := r.AsSignRequest()
+	if s.PredicateType != PredicateSLSAProvenanceV1 || s.ScannerImageDigest != r.ScannerImageDigest || s.PoE != r.PoE || s.Options != r.Options ||
+		len(s.Subject) != 0 || s.Predicate != nil || s.Policy != nil {
+		t.Fatalf("view %+v", s)
+	}
+	if r.Mode() != ModeKeyful || r.KeyIDs()[0] != "tenant-a-2026" {
+		t.Fatal("mode/keys")
+	}
+	r.Options = &SignOptions{Mode: ModeKeyless}
+	if r.Mode() != ModeKeyless || r.KeyIDs() != nil {
+		t.Fatal("keyless view")
+	}
+}

@@ -9,7 +9,7 @@ import (
 // their shapes are fixed, every member name is ASCII (so UTF-16 order is
 // byte order) and every number an integer below 2^53. Going through
 // encoding/json and then jcs parsed and re-wrote every byte twice, which
-// was most of the agent's work for a large export (docs/perf.md §8).
+// was most of the agent's work for a large export (docs/perf.md §9).
 // TestCanonicalMatchesJCS and FuzzCanonicalMatchesJCS check the bytes
 // against that library path, which stays the reference.
 
