@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -112,7 +114,7 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 		}
 	}
 	for _, x := range excludes {
-		skip[strings.Trim(x, "/")] = true
+		skip[path.Clean(strings.Trim(filepath.ToSlash(x), "/"))] = true
 	}
 	tr, err := walkTree(ctx, root, skip)
 	if err != nil {

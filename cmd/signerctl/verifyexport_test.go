@@ -278,6 +278,7 @@ func TestVerifyExportOutputsInside(t *testing.T) {
 		t.Fatalf("stdout %q", r.stdout)
 	}
 	runCtl(t, s.args("--envelope", s.envelope, "--exclude", "NOTES")...).wantCode(t, exitOK)
+	runCtl(t, s.args("--envelope", s.envelope, "--exclude", "./NOTES")...).wantCode(t, exitOK)
 }
 
 func TestExportCommandsHelp(t *testing.T) {
