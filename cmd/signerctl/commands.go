@@ -9,7 +9,9 @@ import (
 )
 
 // command is one command or group of signerctl. A leaf has run; a group
-// has sub and answers -h, --help and help with its own usage.
+// has sub and answers -h, --help and help with its own usage. A command
+// with both (sign, verify) runs itself unless its first argument names one
+// of its subcommands.
 type command struct {
 	name     string
 	synopsis string // one line, for the parent's list
@@ -23,8 +25,12 @@ type command struct {
 // the help test walk it.
 func commands() []command {
 	return []command{
-		{name: "sign", synopsis: "ask the agent to sign an in-toto statement", run: (*app).cmdSign},
-		{name: "verify", synopsis: "verify a bundle or envelope offline", run: (*app).cmdVerify},
+		{name: "sign", synopsis: "ask the agent to sign an in-toto statement", run: (*app).cmdSign, sub: []command{
+			{name: "export", synopsis: "sign a directory as an export: manifest and SLSA provenance", run: (*app).cmdSignExport},
+		}},
+		{name: "verify", synopsis: "verify a bundle or envelope offline", run: (*app).cmdVerify, sub: []command{
+			{name: "export", synopsis: "verify a whole export directory against its manifest and provenance", run: (*app).cmdVerifyExport},
+		}},
 		{name: "keys", synopsis: "list, create, enroll, unlock, rotate and revoke keys", help: keysGroupHelp, sub: []command{
 			{name: "list", synopsis: "list the agent's public keys", run: (*app).cmdKeysList},
 			{name: "create", synopsis: "create a key in a PKCS#11 token or a TPM and print its URI", help: keysCreateHelp, sub: []command{
@@ -74,6 +80,13 @@ func isHelp(arg string) bool {
 // error is tagged with the deepest command reached, so that the message
 // points at the right help.
 func (c command) exec(a *app, ctx context.Context, path string, args []string) error {
+	if c.run != nil && len(args) > 0 {
+		for _, s := range c.sub {
+			if s.name == args[0] {
+				return s.exec(a, ctx, path+" "+s.name, args[1:])
+			}
+		}
+	}
 	if c.run != nil {
 		err := c.run(a, ctx, args)
 		if ue, ok := err.(*usageError); ok && ue.cmd == "" {

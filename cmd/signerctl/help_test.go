@@ -16,8 +16,8 @@ import (
 // keeps it equal to the tree, so a new command cannot miss the help and
 // CLI reference tests.
 var allCommands = []string{
-	"sign",
-	"verify",
+	"sign", "sign export",
+	"verify", "verify export",
 	"keys", "keys list", "keys create", "keys create pkcs11", "keys create tpm", "keys list-tokens",
 	"keys enroll", "keys enroll fido2", "keys unlock", "keys rotate", "keys revoke",
 	"health",

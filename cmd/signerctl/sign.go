@@ -14,7 +14,8 @@ import (
 
 const signHelp = `
 Ask the agent to sign an in-toto Statement v1 and save the DSSE envelope and
-the sigstore bundles it returns.
+the sigstore bundles it returns. ('signerctl sign export -h' signs a
+directory as an export.)
 
 Subjects, in command-line order (at least one):
   --subject name=NAME,sha256=HEX[,sha512=HEX]

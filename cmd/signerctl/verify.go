@@ -19,7 +19,7 @@ import (
 
 const verifyHelp = `
 Verify a sigstore bundle or a DSSE envelope fully offline: no socket, no
-network. The signature must verify with one of the public keys; for an
+network. ('signerctl verify export -h' verifies a whole export.) The signature must verify with one of the public keys; for an
 envelope, every signature must verify with one of them. The statement must
 be an in-toto Statement v1 naming the artifact as a subject (unless
 --any-artifact) and, with --type, carrying that predicate type.
