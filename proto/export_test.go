@@ -110,7 +110,7 @@ func TestDecodeExportRequestRefusals(t *testing.T) {
 		"no digest":           {exportBody(`{"path":"a","size":1}`), "digest.sha256: want 64 hex"},
 		"negative size":       {exportBody(`{"path":"a","digest":{"sha256":"` + hexA + `"},"size":-1}`), "files[0].size: negative"},
 		"missing size":        {exportBody(`{"path":"a","digest":{"sha256":"` + hexA + `"}}`), "files[0].size: required"},
-		"fractional size":     {exportBody(`{"path":"a","digest":{"sha256":"` + hexA + `"},"size":1.5}`), "wrong JSON type"},
+		"fractional size":     {exportBody(`{"path":"a","digest":{"sha256":"` + hexA + `"},"size":1.5}`), "want an integer"},
 		"huge size":           {exportBody(`{"path":"a","digest":{"sha256":"` + hexA + `"},"size":9007199254740992}`), "over 2^53-1"},
 		"bad media type":      {exportBody(`{"path":"a","digest":{"sha256":"` + hexA + `"},"size":1,"mediaType":"text/plain; charset=utf-8"}`), "mediaType: want type/subtype"},
 		"unknown file member": {exportBody(`{"path":"a","digest":{"sha256":"` + hexA + `"},"size":1,"mode":420}`), `unknown field "mode"`},
