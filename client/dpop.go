@@ -282,28 +282,6 @@ func validNonce(v string) bool {
 	return true
 }
 
-// validToken68 reports whether s can travel as "Authorization: DPoP <s>"
-// (RFC 9110 token68).
-func validToken68(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
-
 // token fetches the OpTok for one call and checks it can be sent. Errors
 // never contain the token.
 func (c *Client) token(ctx context.Context) (string, error) {
@@ -314,7 +292,7 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	if tok == "" {
 		return "", errors.New("token: TokenSource returned an empty token")
 	}
-	if !validToken68(tok) {
+	if !proto.IsToken68(tok) {
 		return "", errors.New("token: TokenSource returned a token with characters not allowed in an Authorization header")
 	}
 	return tok, nil

@@ -44,28 +44,6 @@ func DecodeStrict(b []byte, v any) error {
 	return nil
 }
 
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("malformed JSON at offset %d", se.Offset)
-	case errors.As(err, &te):
-		if te.Field != "" {
-			return fmt.Sprintf("field %q: wrong JSON type %s", te.Field, te.Value)
-		}
-		return fmt.Sprintf("wrong JSON type %s", te.Value)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "truncated or empty JSON body"
-	}
-	// encoding/json reports unknown fields as `json: unknown field "x"`.
-	msg := strings.TrimPrefix(err.Error(), "json: ")
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	return msg
-}
-
 // DecodeSignRequest strictly decodes and validates a sign request.
 func DecodeSignRequest(b []byte) (*SignRequest, error) {
 	var r SignRequest

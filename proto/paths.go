@@ -4,6 +4,7 @@ package proto
 const (
 	PathSignDSSE   = "/api/v1/signer/sign/dsse"
 	PathSignExport = "/api/v1/signer/sign/export"
+	PathSignBatch  = "/api/v1/signer/sign/batch"
 	PathReferrers  = "/api/v1/signer/verify/referrers"
 	PathKeys       = "/api/v1/signer/keys"
 	PathHealthz    = "/healthz"
@@ -30,8 +31,11 @@ const (
 	HeaderRequestID       = "X-Request-Id"
 	HeaderTraceparent     = "traceparent"
 	HeaderIdempotencyKey  = "Idempotency-Key"
-	HeaderRetryAfter      = "Retry-After"
-	HeaderAllow           = "Allow"
+	// HeaderIdempotentReplayed is "true" on a response replayed for a
+	// repeated Idempotency-Key (SPEC §4.6).
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	HeaderRetryAfter         = "Retry-After"
+	HeaderAllow              = "Allow"
 )
 
 // Host is the pseudo host name every request must carry (Host: signer-agent).
