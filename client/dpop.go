@@ -38,7 +38,8 @@ const dpopType = "dpop+jwt"
 const maxNonceLen = 1024
 
 // TokenSource supplies the OpTok sent with each call. Token is called once
-// per call (the nonce retry reuses the token) and may be called from several
+// per attempt (the nonce retry reuses the token; a retried sign call asks
+// again, so a refreshed token is picked up) and may be called from several
 // goroutines at once; an implementation that refreshes a short-lived token
 // from the Authority does so inside Token. Errors are returned to the caller
 // wrapped; they should not contain the token.
