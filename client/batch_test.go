@@ -253,12 +253,21 @@ func TestPredicateRequests(t *testing.T) {
 
 	doc := "sha256:" + hex
 	bad := map[string]func() error{
-		"image without name":   func() error { _, err := client.ImageSubject("", doc); return err },
-		"image bad digest":     func() error { _, err := client.ImageSubject("x", "sha256:zz"); return err },
-		"sbom without format":  func() error { _, err := client.SBOMRequest(subj, client.SBOMPredicate{Digest: doc}); return err },
-		"sbom bad digest":      func() error { _, err := client.SBOMRequest(subj, client.SBOMPredicate{Format: "f", Digest: hex}); return err },
-		"sbom negative count":  func() error { _, err := client.SBOMRequest(subj, client.SBOMPredicate{Format: "f", Digest: doc, ComponentCount: -1}); return err },
-		"sbom count past 2^53": func() error { _, err := client.SBOMRequest(subj, client.SBOMPredicate{Format: "f", Digest: doc, ComponentCount: 1<<53 + 1}); return err },
+		"image without name":  func() error { _, err := client.ImageSubject("", doc); return err },
+		"image bad digest":    func() error { _, err := client.ImageSubject("x", "sha256:zz"); return err },
+		"sbom without format": func() error { _, err := client.SBOMRequest(subj, client.SBOMPredicate{Digest: doc}); return err },
+		"sbom bad digest": func() error {
+			_, err := client.SBOMRequest(subj, client.SBOMPredicate{Format: "f", Digest: hex})
+			return err
+		},
+		"sbom negative count": func() error {
+			_, err := client.SBOMRequest(subj, client.SBOMPredicate{Format: "f", Digest: doc, ComponentCount: -1})
+			return err
+		},
+		"sbom count past 2^53": func() error {
+			_, err := client.SBOMRequest(subj, client.SBOMPredicate{Format: "f", Digest: doc, ComponentCount: 1<<53 + 1})
+			return err
+		},
 		"report bad verdict": func() error {
 			_, err := client.ReportRequest(subj, client.ReportPredicate{Format: "f", Digest: doc, Verdict: "ok"}, proto.Policy{Digest: doc})
 			return err
@@ -271,10 +280,19 @@ func TestPredicateRequests(t *testing.T) {
 			_, err := client.ReportRequest(subj, client.ReportPredicate{Format: "f", Digest: doc, Verdict: client.VerdictFail, Findings: map[string]int64{"": 1}}, proto.Policy{Digest: doc})
 			return err
 		},
-		"vex without digest":   func() error { _, err := client.VEXRequest(subj, client.VEXPredicate{Format: "f"}); return err },
-		"vex negative count":   func() error { _, err := client.VEXRequest(subj, client.VEXPredicate{Format: "f", Digest: doc, StatementCount: -2}); return err },
-		"subject bad digest":   func() error { _, err := client.VEXRequest(proto.Subject{Name: "x", Digest: map[string]string{"sha256": "x"}}, client.VEXPredicate{Format: "f", Digest: doc}); return err },
-		"subject without name": func() error { _, err := client.SBOMRequest(proto.Subject{Digest: subj.Digest}, client.SBOMPredicate{Format: "f", Digest: doc}); return err },
+		"vex without digest": func() error { _, err := client.VEXRequest(subj, client.VEXPredicate{Format: "f"}); return err },
+		"vex negative count": func() error {
+			_, err := client.VEXRequest(subj, client.VEXPredicate{Format: "f", Digest: doc, StatementCount: -2})
+			return err
+		},
+		"subject bad digest": func() error {
+			_, err := client.VEXRequest(proto.Subject{Name: "x", Digest: map[string]string{"sha256": "x"}}, client.VEXPredicate{Format: "f", Digest: doc})
+			return err
+		},
+		"subject without name": func() error {
+			_, err := client.SBOMRequest(proto.Subject{Digest: subj.Digest}, client.SBOMPredicate{Format: "f", Digest: doc})
+			return err
+		},
 	}
 	for name, f := range bad {
 		if f() == nil {
