@@ -495,7 +495,7 @@ func decodeJSON(resp *http.Response, limit int64, out any) error {
 	if int64(len(b)) > limit {
 		return fmt.Errorf("signer-agent: %s %s: response larger than %d bytes", req.Method, req.URL.Path, limit)
 	}
-	if err := json.Unmarshal(b, out); err != nil {
+	if err := decodeBody(b, out); err != nil {
 		return fmt.Errorf("signer-agent: %s %s: decode response: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
