@@ -9,7 +9,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
 COSIGN_VERSION := v3.1.3
 # Debian packages the tests need.
-DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2 prometheus libfido2-dev
+DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2 prometheus libfido2-dev openssh-client
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 
