@@ -106,6 +106,14 @@ type Client struct {
 	// retries. Calls without a key are never retried.
 	MaxAttempts int
 
+	// MaxRetryWait is the longest Retry-After the client waits out
+	// before a retry. A longer one (a plan throttled for minutes, a daily
+	// quota exhausted until midnight) ends the call with the agent's
+	// error, whose RetryAfter says when to come back: a library should not
+	// sleep for minutes inside a call. Zero means DefaultMaxRetryWait
+	// (10 s); negative means no limit beyond the call's context.
+	MaxRetryWait time.Duration
+
 	once    sync.Once
 	initErr error
 	where   string // for transport error messages
@@ -309,7 +317,7 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 			break
 		}
 		retry, after := retryDelay(ctx, err)
-		if !retry || !wait(ctx, backoff(n, after)) {
+		if !retry || (c.MaxRetryWait >= 0 && after > c.maxRetryWait()) || !wait(ctx, backoff(n, after)) {
 			break
 		}
 	}

@@ -68,7 +68,9 @@
 // WithIdempotencyKey. Such a call is retried when the agent answers 429 or
 // 503 or the connection fails before the answer is read: with exponential
 // backoff and jitter, never sooner than Retry-After, at most
-// Client.MaxAttempts times (default 3) and within the call's context. Each
+// Client.MaxAttempts times (default 3) and within the call's context; a
+// Retry-After longer than Client.MaxRetryWait (default 10 s) is returned
+// to the caller rather than waited out. Each
 // retry sends the same key and body with a fresh DPoP proof; the agent
 // answers a repeated key with the original response, so a retry never
 // signs or counts twice. Calls without a key (Client.DisableIdempotencyKeys,

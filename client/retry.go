@@ -26,6 +26,9 @@ const (
 	// Idempotency-Key when Client.MaxAttempts is zero (the first try
 	// included).
 	DefaultMaxAttempts = 3
+	// DefaultMaxRetryWait is the longest Retry-After waited out when
+	// Client.MaxRetryWait is zero.
+	DefaultMaxRetryWait = 10 * time.Second
 	// retryBaseDelay is the first backoff; it doubles per retry up to
 	// retryMaxDelay, and each delay is drawn uniformly from its upper
 	// half (jitter), so callers that failed together do not come back
@@ -94,6 +97,13 @@ func (c *Client) maxAttempts() int {
 		return 1
 	}
 	return c.MaxAttempts
+}
+
+func (c *Client) maxRetryWait() time.Duration {
+	if c.MaxRetryWait == 0 {
+		return DefaultMaxRetryWait
+	}
+	return c.MaxRetryWait
 }
 
 // transportError marks a failure to send a request or to read its

@@ -255,7 +255,9 @@ func TestRetryRespectsContext(t *testing.T) {
 		a := startAgent(t, script(t, problem(proto.CodePlanThrottled, "30"), signed))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err := newClient(a).SignDSSE(ctx, signRequest())
+		c := newClient(a)
+		c.MaxRetryWait = -1 // only the deadline bounds the wait
+		_, err := c.SignDSSE(ctx, signRequest())
 		if !errors.Is(err, client.ErrPlanThrottled) {
 			t.Fatalf("err = %v, want plan_throttled at once", err)
 		}
@@ -266,10 +268,28 @@ func TestRetryRespectsContext(t *testing.T) {
 			t.Errorf("%d attempts, want 1", n)
 		}
 	})
+	t.Run("Retry-After beyond MaxRetryWait", func(t *testing.T) {
+		a := startAgent(t, script(t, problem(proto.CodePlanThrottled, "100"), signed))
+		_, err := newClient(a).SignDSSE(context.Background(), signRequest()) // no deadline but DefaultTimeout (2 min)
+		var e *client.Error
+		if !errors.Is(err, client.ErrPlanThrottled) || !errors.As(err, &e) || e.RetryAfter != 100*time.Second {
+			t.Fatalf("err = %v, want plan_throttled with its Retry-After at once", err)
+		}
+		if n := a.count(); n != 1 {
+			t.Errorf("%d attempts, want 1", n)
+		}
+		a2 := startAgent(t, script(t, problem(proto.CodeAgentBusy, "3"), signed))
+		c2 := newClient(a2)
+		c2.MaxRetryWait = 2 * time.Second
+		if _, err := c2.SignDSSE(context.Background(), signRequest()); !errors.Is(err, client.ErrAgentBusy) || a2.count() != 1 {
+			t.Errorf("MaxRetryWait 2s, Retry-After 3: err %v after %d attempts", err, a2.count())
+		}
+	})
 	t.Run("Client.Timeout", func(t *testing.T) {
 		a := startAgent(t, script(t, problem(proto.CodeAgentBusy, "30"), signed))
 		c := newClient(a)
 		c.Timeout = 2 * time.Second
+		c.MaxRetryWait = -1
 		if _, err := c.SignDSSE(context.Background(), signRequest()); !errors.Is(err, client.ErrAgentBusy) {
 			t.Fatalf("err = %v", err)
 		}
@@ -286,7 +306,9 @@ func TestRetryRespectsContext(t *testing.T) {
 			// Cancel while the client waits for Retry-After (20 s).
 			time.AfterFunc(200*time.Millisecond, cancel)
 		}, signed))
-		_, err := newClient(a).SignDSSE(ctx, signRequest())
+		c := newClient(a)
+		c.MaxRetryWait = -1
+		_, err := c.SignDSSE(ctx, signRequest())
 		if !errors.Is(err, client.ErrAgentBusy) && !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v", err)
 		}
