@@ -62,7 +62,9 @@ type KeySet struct {
 }
 
 // NewKeySet builds a set from keys; each needs a Public key (its Hint is
-// computed) and a known Status. Keys of algorithms the agent does not sign
+// computed; a Hint given must match it). An empty Status means active; a
+// status other than active, verify-only and revoked is kept and refuses
+// the key at verification. Keys of algorithms the agent does not sign
 // with are an error.
 func NewKeySet(ks ...Key) (*KeySet, error) {
 	s := &KeySet{byHint: map[string][]*Key{}}
@@ -128,6 +130,11 @@ func KeysFromResponse(r *proto.KeysResponse) (*KeySet, error) {
 	for _, ki := range r.Keys {
 		if ki.ID == "" {
 			return nil, errors.New("keys: a key without an id")
+		}
+		if ki.Status == "" {
+			// The agent always names a status; without one the key's
+			// standing is unknown, so it is not trusted.
+			return nil, fmt.Errorf("keys: key %q: no status", ki.ID)
 		}
 		pubs, err := ParsePublicKeysPEM([]byte(ki.PublicKey))
 		if err != nil {

@@ -218,13 +218,14 @@ func TestKeySources(t *testing.T) {
 	}
 
 	bad := map[string]string{
-		"not JSON":          "nope",
-		"no keys":           `{"keys":[]}`,
-		"key without id":    `{"keys":[{"publicKey":` + jsonString(string(pem1)) + `,"status":"active"}]}`,
-		"no PEM":            `{"keys":[{"id":"a","publicKey":"x","status":"active"}]}`,
-		"two PEM blocks":    `{"keys":[{"id":"a","publicKey":` + jsonString(string(pem1)+string(pem2)) + `,"status":"active"}]}`,
-		"hint mismatch":     `{"keys":[{"id":"a","publicKey":` + jsonString(string(pem2)) + `,"publicKeyHint":"` + hint1 + `","status":"active"}]}`,
-		"corrupt PEM block": `{"keys":[{"id":"a","publicKey":"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n","status":"active"}]}`,
+		"not JSON":           "nope",
+		"no keys":            `{"keys":[]}`,
+		"key without status": `{"keys":[{"id":"a","publicKey":` + jsonString(string(pem1)) + `}]}`,
+		"key without id":     `{"keys":[{"publicKey":` + jsonString(string(pem1)) + `,"status":"active"}]}`,
+		"no PEM":             `{"keys":[{"id":"a","publicKey":"x","status":"active"}]}`,
+		"two PEM blocks":     `{"keys":[{"id":"a","publicKey":` + jsonString(string(pem1)+string(pem2)) + `,"status":"active"}]}`,
+		"hint mismatch":      `{"keys":[{"id":"a","publicKey":` + jsonString(string(pem2)) + `,"publicKeyHint":"` + hint1 + `","status":"active"}]}`,
+		"corrupt PEM block":  `{"keys":[{"id":"a","publicKey":"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n","status":"active"}]}`,
 	}
 	for name, content := range bad {
 		if _, err := verify.LoadKeysJSON(write("bad.json", content)); err == nil {
