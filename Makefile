@@ -20,7 +20,8 @@ DEB_PACKAGES := \
   prometheus \
   libfido2-dev \
   strace \
-  redis-server
+  redis-server \
+  openssh-client
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 

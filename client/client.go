@@ -87,10 +87,32 @@ type Client struct {
 	// it runs.
 	Authorize func(req *http.Request) error
 
-	// Timeout bounds each call when the context has no earlier deadline.
-	// Zero means DefaultTimeout; negative means no bound beyond the
-	// context.
+	// Timeout bounds each call, retries included, when the context has
+	// no earlier deadline. Zero means DefaultTimeout; negative means no
+	// bound beyond the context.
 	Timeout time.Duration
+
+	// DisableIdempotencyKeys stops the client from giving sign, batch and
+	// export calls a random Idempotency-Key (SPEC §4.6). Such calls are
+	// then never retried. A key set with WithIdempotencyKey is still sent.
+	DisableIdempotencyKeys bool
+
+	// MaxAttempts bounds the attempts of a call that carries an
+	// Idempotency-Key, the first one included: a 429 or 503 answer or a
+	// transport failure is retried with exponential backoff and jitter,
+	// never sooner than the agent's Retry-After, within the call's
+	// context. Each retry carries the same key and body and a fresh DPoP
+	// proof. Zero means DefaultMaxAttempts (3); 1 or less disables
+	// retries. Calls without a key are never retried.
+	MaxAttempts int
+
+	// MaxRetryWait is the longest Retry-After the client waits out
+	// before a retry. A longer one (a plan throttled for minutes, a daily
+	// quota exhausted until midnight) ends the call with the agent's
+	// error, whose RetryAfter says when to come back: a library should not
+	// sleep for minutes inside a call. Zero means DefaultMaxRetryWait
+	// (10 s); negative means no limit beyond the call's context.
+	MaxRetryWait time.Duration
 
 	once    sync.Once
 	initErr error
@@ -262,9 +284,11 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, lim
 // handle and then drains and closes the body. Transport failures are
 // wrapped with the method, path and socket.
 //
-// With a Token, the request carries the OpTok and a DPoP proof; a 401
-// use_dpop_nonce answer that brings a new DPoP-Nonce is retried once, with
-// the body replayed through req.GetBody and a new proof.
+// A sign, batch or export call carries an Idempotency-Key and is retried
+// as Client.MaxAttempts describes (retry.go); every other call is sent
+// once. Within each attempt, with a Token, the request carries the OpTok
+// and a DPoP proof; a 401 use_dpop_nonce answer that brings a new
+// DPoP-Nonce is sent again once, with the same body and a new proof.
 func (c *Client) exchange(ctx context.Context, method, path string, body []byte, handle func(*http.Response) error) error {
 	if err := c.init(); err != nil {
 		return err
@@ -279,6 +303,34 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
+	idem, err := c.idempotencyKey(ctx, method, path)
+	if err != nil {
+		return fmt.Errorf("signer-agent: %s %s: %w", method, path, err)
+	}
+	attempts := 1
+	if idem != "" {
+		attempts = c.maxAttempts()
+	}
+	for n := 1; ; n++ {
+		err = c.attempt(ctx, method, path, body, idem, handle)
+		if err == nil || n >= attempts {
+			break
+		}
+		retry, after := retryDelay(ctx, err)
+		if !retry || (c.MaxRetryWait >= 0 && after > c.maxRetryWait()) || !wait(ctx, backoff(n, after)) {
+			break
+		}
+	}
+	var te *transportError
+	if errors.As(err, &te) {
+		return te.err
+	}
+	return err
+}
+
+// attempt sends the request once (plus the one nonce retry). A failure to
+// send it or to read a successful response is a *transportError.
+func (c *Client) attempt(ctx context.Context, method, path string, body []byte, idem string, handle func(*http.Response) error) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -287,6 +339,7 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 	if err != nil {
 		return fmt.Errorf("signer-agent: %s %s: %w", method, path, err)
 	}
+	path = req.URL.Path // without the query, for messages
 	req.Host = proto.Host
 	req.Header.Set("Accept", proto.MediaTypeJSON+", "+proto.MediaTypeProblem)
 	req.Header.Set("User-Agent", userAgent)
@@ -296,6 +349,9 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 	if id := requestID(ctx); id != "" {
 		req.Header.Set(proto.HeaderRequestID, id)
 	}
+	if idem != "" {
+		req.Header.Set(proto.HeaderIdempotencyKey, idem)
+	}
 	var token string
 	if c.dpop != nil {
 		if token, err = c.token(ctx); err != nil {
@@ -303,7 +359,7 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 		}
 	}
 
-	for attempt := 0; ; attempt++ {
+	for try := 0; ; try++ {
 		sentNonce, err := c.authorize(req, token)
 		if err != nil {
 			return fmt.Errorf("signer-agent: %s %s: %w", method, path, err)
@@ -314,10 +370,10 @@ func (c *Client) exchange(ctx context.Context, method, path string, body []byte,
 			if errors.As(err, &ue) {
 				err = ue.Err // drop the repeated "Post http://signer-agent/…"
 			}
-			return fmt.Errorf("signer-agent: %s %s via %s: %w", method, path, c.where, err)
+			return &transportError{fmt.Errorf("signer-agent: %s %s via %s: %w", method, path, c.where, err)}
 		}
 		fresh := c.nonce.learn(resp.Header)
-		if attempt == 0 && c.dpop != nil && fresh != "" && fresh != sentNonce && needsNonce(resp) {
+		if try == 0 && c.dpop != nil && fresh != "" && fresh != sentNonce && needsNonce(resp) {
 			closeBody(resp)
 			if req, err = replay(req); err != nil {
 				return fmt.Errorf("signer-agent: %s %s: nonce retry: %w", method, path, err)
@@ -441,12 +497,13 @@ func decodeJSON(resp *http.Response, limit int64, out any) error {
 		b, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	}
 	if err != nil {
-		return fmt.Errorf("signer-agent: %s %s: read response: %w", req.Method, req.URL.Path, err)
+		// Cut while reading: the agent may have served the request.
+		return &transportError{fmt.Errorf("signer-agent: %s %s: read response: %w", req.Method, req.URL.Path, err)}
 	}
 	if int64(len(b)) > limit {
 		return fmt.Errorf("signer-agent: %s %s: response larger than %d bytes", req.Method, req.URL.Path, limit)
 	}
-	if err := json.Unmarshal(b, out); err != nil {
+	if err := decodeBody(b, out); err != nil {
 		return fmt.Errorf("signer-agent: %s %s: decode response: %w", req.Method, req.URL.Path, err)
 	}
 	return nil

@@ -391,10 +391,18 @@ func TestRetryAfter(t *testing.T) {
 				}
 				writeProblem(w, tt.code, "", "")
 			})
-			_, err := newClient(a).SignDSSE(context.Background(), signRequest())
+			// Without an Idempotency-Key nothing is retried, so the
+			// first answer's Retry-After comes back (retry_test.go
+			// covers the retries).
+			c := newClient(a)
+			c.DisableIdempotencyKeys = true
+			_, err := c.SignDSSE(context.Background(), signRequest())
 			var e *client.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("err = %v, want *client.Error", err)
+			}
+			if n := a.count(); n != 1 {
+				t.Errorf("agent received %d requests, want 1", n)
 			}
 			if e.RetryAfter != tt.want {
 				t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, tt.want)

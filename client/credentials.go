@@ -96,7 +96,7 @@ func parseCredentials(b []byte) (*Credentials, error) {
 	}
 	var raw credentialsJSON
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, describeJSONError(err)
+		return nil, errors.New(proto.DescribeJSONError(err))
 	}
 	defer clear(raw.DPoPKey)
 
@@ -104,7 +104,7 @@ func parseCredentials(b []byte) (*Credentials, error) {
 	switch {
 	case raw.OpTok == nil || *raw.OpTok == "":
 		return nil, errors.New(`missing "opTok"`)
-	case !validToken68(*raw.OpTok):
+	case !proto.IsToken68(*raw.OpTok):
 		return nil, errors.New(`"opTok" is not a token (characters not allowed in an Authorization header)`)
 	}
 	c.OpTok = *raw.OpTok
@@ -130,22 +130,6 @@ func parseCredentials(b []byte) (*Credentials, error) {
 	return &c, nil
 }
 
-// describeJSONError describes a decoding error by position and member name
-// only: the standard messages may quote input, which here is secret.
-func describeJSONError(err error) error {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Errorf("malformed JSON at offset %d", se.Offset)
-	case errors.As(err, &te) && te.Field != "":
-		return fmt.Errorf("member %q has the wrong JSON type (want %s)", te.Field, te.Type)
-	case errors.As(err, &te):
-		return fmt.Errorf("wrong JSON type at offset %d", te.Offset)
-	}
-	return errors.New("malformed JSON")
-}
-
 // jwkMembers are the JWK members a DPoP key may use. Only these, checked to
 // be strings, are handed to go-jose, so that its messages cannot quote
 // anything else from the file.
@@ -168,7 +152,7 @@ func parseDPoPJWK(b []byte) (crypto.Signer, error) {
 	}
 	var m jwkMembers
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, describeJSONError(err)
+		return nil, errors.New(proto.DescribeJSONError(err))
 	}
 	switch {
 	case m.Kty == "":

@@ -50,7 +50,7 @@
 // or error) and, when the agent answers 401 use_dpop_nonce with a new
 // nonce, retries the request once, with the same body and a new proof;
 // later calls send the cached nonce, so they need no extra round trip.
-// Nothing else is retried. A Token without a DPoPKey, or a key of another
+// A Token without a DPoPKey, or a key of another
 // type, is an error on every call: an unbound token is never sent.
 // NewDPoPKey makes a key and JWKThumbprint computes the cnf.jkt it binds
 // tokens to.
@@ -60,6 +60,30 @@
 //
 // Client.Authorize is a hook for other credentials or headers: it sees each
 // request (after the DPoP headers are set) just before it is sent.
+//
+// # Idempotent retries
+//
+// Every sign, batch and export call carries an Idempotency-Key (SPEC §4.6):
+// a random 128-bit key per call, or the caller's own through
+// WithIdempotencyKey. Such a call is retried when the agent answers 429 or
+// 503 or the connection fails before the answer is read: with exponential
+// backoff and jitter, never sooner than Retry-After, at most
+// Client.MaxAttempts times (default 3) and within the call's context; a
+// Retry-After longer than Client.MaxRetryWait (default 10 s) is returned
+// to the caller rather than waited out. Each
+// retry sends the same key and body with a fresh DPoP proof; the agent
+// answers a repeated key with the original response, so a retry never
+// signs or counts twice. Calls without a key (Client.DisableIdempotencyKeys,
+// and the read-only calls) are sent once.
+//
+// # Sidecars
+//
+// SignBatch signs up to 64 statements in one call, each succeeding or
+// failing on its own (BatchItemError). SBOMRequest, ReportRequest and
+// VEXRequest build the requests for the upstream predicate types, and
+// Referrers checks a scanner release before signing. The verify
+// subpackage checks envelopes and bundles offline against the agent's
+// keys.
 //
 // # Errors
 //

@@ -38,7 +38,8 @@ const dpopType = "dpop+jwt"
 const maxNonceLen = 1024
 
 // TokenSource supplies the OpTok sent with each call. Token is called once
-// per call (the nonce retry reuses the token) and may be called from several
+// per attempt (the nonce retry reuses the token; a retried sign call asks
+// again, so a refreshed token is picked up) and may be called from several
 // goroutines at once; an implementation that refreshes a short-lived token
 // from the Authority does so inside Token. Errors are returned to the caller
 // wrapped; they should not contain the token.
@@ -282,28 +283,6 @@ func validNonce(v string) bool {
 	return true
 }
 
-// validToken68 reports whether s can travel as "Authorization: DPoP <s>"
-// (RFC 9110 token68).
-func validToken68(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
-
 // token fetches the OpTok for one call and checks it can be sent. Errors
 // never contain the token.
 func (c *Client) token(ctx context.Context) (string, error) {
@@ -314,7 +293,7 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	if tok == "" {
 		return "", errors.New("token: TokenSource returned an empty token")
 	}
-	if !validToken68(tok) {
+	if !proto.IsToken68(tok) {
 		return "", errors.New("token: TokenSource returned a token with characters not allowed in an Authorization header")
 	}
 	return tok, nil

@@ -35,28 +35,6 @@ func TestValidNonce(t *testing.T) {
 	}
 }
 
-func TestValidToken68(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", true},
-		{"abc-._~+/", true},
-		{"abc==", true},
-		{"", false},
-		{"=", false},
-		{"ab=c", false},
-		{"a b", false},
-		{"a\r\nb", false},
-		{"a,b", false},
-	}
-	for _, tt := range tests {
-		if got := validToken68(tt.in); got != tt.want {
-			t.Errorf("validToken68(%q) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
 func TestParseHTUBase(t *testing.T) {
 	tests := []struct {
 		in, want string

@@ -367,31 +367,32 @@ func TestDPoPNoRetry(t *testing.T) {
 		nonce    string // DPoP-Nonce header of the answer
 		answer   func(w http.ResponseWriter)
 		sentinel *client.Error
+		noKey    bool // a 429 is retried with an Idempotency-Key (SPEC §4.6): test without one
 	}{
 		{"invalid_dpop_proof", "n1", func(w http.ResponseWriter) {
 			writeProblem(w, proto.CodeInvalidDPoPProof, "replayed jti", "")
-		}, client.ErrInvalidDPoPProof},
+		}, client.ErrInvalidDPoPProof, false},
 		{"invalid_token", "n1", func(w http.ResponseWriter) {
 			writeProblem(w, proto.CodeInvalidToken, "expired", "")
-		}, client.ErrInvalidToken},
+		}, client.ErrInvalidToken, false},
 		{"peer_not_allowed", "n1", func(w http.ResponseWriter) {
 			writeProblem(w, proto.CodePeerNotAllowed, "", "")
-		}, client.ErrPeerNotAllowed},
+		}, client.ErrPeerNotAllowed, false},
 		{"plan_throttled", "n1", func(w http.ResponseWriter) {
 			w.Header().Set(proto.HeaderRetryAfter, "1")
 			writeProblem(w, proto.CodePlanThrottled, "", "")
-		}, client.ErrPlanThrottled},
+		}, client.ErrPlanThrottled, true},
 		{"use_dpop_nonce without a nonce", "", func(w http.ResponseWriter) {
 			writeProblem(w, proto.CodeUseDPoPNonce, "", "")
-		}, client.ErrUseDPoPNonce},
+		}, client.ErrUseDPoPNonce, false},
 		{"use_dpop_nonce with an invalid nonce", "bad nonce", func(w http.ResponseWriter) {
 			writeProblem(w, proto.CodeUseDPoPNonce, "", "")
-		}, client.ErrUseDPoPNonce},
+		}, client.ErrUseDPoPNonce, false},
 		{"401 not a problem document", "n1", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "text/plain")
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, "use_dpop_nonce")
-		}, nil},
+		}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -402,6 +403,7 @@ func TestDPoPNoRetry(t *testing.T) {
 				tt.answer(w)
 			})
 			c := newDPoPClient(a, testKeys(t)[0].key)
+			c.DisableIdempotencyKeys = tt.noKey
 			_, err := c.SignDSSE(context.Background(), signRequest())
 			var e *client.Error
 			if !errors.As(err, &e) {

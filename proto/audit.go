@@ -123,35 +123,3 @@ type AuditSegment struct {
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
 }
-
-// ReleaseVerdict is the release-integrity decision for one scanner image
-// digest: the 200 body of GET /api/v1/signer/verify/referrers.
-type ReleaseVerdict struct {
-	Digest  string `json:"digest"`
-	Trusted bool   `json:"trusted"`
-	// Source is what trusted the digest ("referrers", "tag", "allowlist",
-	// "offline-bundle"), "cache" for a cached verdict, "" for a fresh
-	// untrusted verdict.
-	Source string `json:"source,omitempty"`
-	// OriginalSource is the source of a cached verdict (Source is "cache").
-	OriginalSource string `json:"originalSource,omitempty"`
-	// KeyHint is the base64 SHA-256 of the PKIX DER of the release key that
-	// verified the signature ("" for the allowlist).
-	KeyHint string `json:"keyHint,omitempty"`
-	// Version is the release version, "" if unknown.
-	Version string `json:"version,omitempty"`
-	// ManualApproval is set for allowlist entries that carry an approver.
-	ManualApproval *ReleaseApproval `json:"manualApproval,omitempty"`
-	// Reason says why the digest is untrusted.
-	Reason string `json:"reason,omitempty"`
-	// CheckedAt is when the lookup ran (for a cached verdict, the original
-	// lookup).
-	CheckedAt time.Time `json:"checkedAt"`
-}
-
-// ReleaseApproval records who approved an allowlisted release by hand.
-type ReleaseApproval struct {
-	ApprovedBy string     `json:"approvedBy"`
-	ApprovedAt *time.Time `json:"approvedAt,omitempty"`
-	Note       string     `json:"note,omitempty"`
-}

@@ -6,6 +6,7 @@ import "net/url"
 const (
 	PathSignDSSE   = "/api/v1/signer/sign/dsse"
 	PathSignExport = "/api/v1/signer/sign/export"
+	PathSignBatch  = "/api/v1/signer/sign/batch"
 	PathReferrers  = "/api/v1/signer/verify/referrers"
 	PathKeys       = "/api/v1/signer/keys"
 	PathHealthz    = "/healthz"
@@ -42,8 +43,11 @@ const (
 	HeaderRequestID       = "X-Request-Id"
 	HeaderTraceparent     = "traceparent"
 	HeaderIdempotencyKey  = "Idempotency-Key"
-	HeaderRetryAfter      = "Retry-After"
-	HeaderAllow           = "Allow"
+	// HeaderIdempotentReplayed is "true" on a response replayed for a
+	// repeated Idempotency-Key (SPEC §4.6).
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	HeaderRetryAfter         = "Retry-After"
+	HeaderAllow              = "Allow"
 )
 
 // Host is the pseudo host name every request must carry (Host: signer-agent).

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/stellaops/signer-agent/client/verify"
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/export"
 	"github.com/stellaops/signer-agent/proto"
@@ -260,4 +261,18 @@ func compareTree(ctx context.Context, tr *tree, m *export.Manifest, ef exportFla
 		return strings.Compare(a.kind, b.kind)
 	})
 	return diffs, total, nil
+}
+
+// loadPublicKeys returns the PEM public keys of files and dir (see
+// verify.KeysFromPEM).
+func loadPublicKeys(files []string, dir string) ([]crypto.PublicKey, error) {
+	set, err := verify.KeysFromPEM(files, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []crypto.PublicKey
+	for _, k := range set.Keys() {
+		out = append(out, k.Public)
+	}
+	return out, nil
 }

@@ -58,6 +58,13 @@
 // acceptable, and a replayed proof is always invalid_dpop_proof, whatever
 // its nonce.
 //
+// Each proof is parsed once. Its protected header — everything that is a
+// function of the header's bytes alone: typ, alg, the jwk and its RFC 7638
+// thumbprint — is checked once per distinct header and kept in a bounded
+// LRU keyed by those exact bytes, added to only after the proof's signature
+// verified; the thumbprint against the token, the signature, the claims,
+// the nonce and the jti are checked on every request.
+//
 // Nonces are stateless: the index of the current time window and an HMAC of
 // it. The current and the previous window are accepted. A jti is remembered
 // for max(2×Skew, 2×NonceWindow); when the bounded replay cache is full the

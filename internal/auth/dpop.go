@@ -10,6 +10,8 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/big"
 	"net/url"
 	"strings"
 	"time"
@@ -27,13 +29,21 @@ var proofAlgs = map[jose.SignatureAlgorithm]bool{jose.ES256: true, jose.EdDSA: t
 // request path (without query); htu must be HTUBase+path exactly. On success
 // the proof's jti is recorded, so a second call with the same proof fails.
 // See the package documentation for the order of the checks.
+//
+// The proof is parsed once: its three segments are split and decoded
+// here, the protected header is checked (or found in the proof-header
+// cache, proofkeys.go), the signature is verified over the original
+// segments with the header's key, and the claims are decoded into a
+// struct (proofclaims.go).
 func (v *Verifier) VerifyDPoP(ctx context.Context, proof, method, path string, c *Claims, token string) error {
 	if c == nil {
 		return tokenError(detailMissingToken, "no verified token")
 	}
 	if token != "" {
 		h := sha256.Sum256([]byte(token))
-		if b64.EncodeToString(h[:]) != c.TokenHash {
+		var enc [43]byte // base64url of 32 bytes, unpadded
+		b64.Encode(enc[:], h[:])
+		if string(enc[:]) != c.TokenHash {
 			return tokenError(detailMalformedToken, "the claims passed belong to another token")
 		}
 	}
@@ -45,89 +55,193 @@ func (v *Verifier) VerifyDPoP(ctx context.Context, proof, method, path string, c
 	}
 	now := v.cfg.Now()
 
-	j, err := parseCompact(proof, MaxProofBytes)
+	j, err := splitProof(proof)
 	if err != nil {
 		return proofError(detailProofMalformed, "malformed proof: %v", err)
 	}
-	if j.typ != "dpop+jwt" {
-		return proofError(detailProofMalformed, "typ %s, want \"dpop+jwt\"", q(j.typ))
+	key, cached := v.proofs.get(j.header)
+	if !cached {
+		if key, err = parseProofHeader(j.header, proof); err != nil {
+			return err
+		}
 	}
-	alg := jose.SignatureAlgorithm(j.alg)
-	if !proofAlgs[alg] {
-		return proofError(detailProofKey, "alg %s not accepted", q(j.alg))
-	}
-	pub, jkt, err := proofKey(j.header["jwk"], alg)
-	if err != nil {
-		return proofError(detailProofKey, "jwk: %v", err)
-	}
-	if subtle.ConstantTimeCompare([]byte(jkt), []byte(c.JKT)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(key.jkt), []byte(c.JKT)) != 1 {
 		return proofError(detailProofBinding, "jwk thumbprint does not match the token's cnf.jkt")
 	}
-	jws, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{alg})
-	if err != nil || len(jws.Signatures) != 1 {
-		return proofError(detailProofMalformed, "malformed JWS")
-	}
-	payload, err := jws.Verify(pub)
-	if err != nil {
+	if !verifyProofSignature(key, proof[:len(j.header)+1+len(j.payload64)], j.sig) {
 		return proofError(detailProofSig, "signature does not verify with the proof's jwk")
 	}
-
-	m, err := decodeObject(payload)
-	if err != nil {
-		return proofError(detailProofMalformed, "claims: %v", err)
+	if !cached {
+		v.proofs.add(j.header, key)
 	}
-	htm, _, err1 := stringMember(m, "htm")
-	htu, _, err2 := stringMember(m, "htu")
-	ath, _, err3 := stringMember(m, "ath")
-	jti, _, err4 := stringMember(m, "jti")
-	nonce, hasNonce, err5 := stringMember(m, "nonce")
-	iat, hasIat, err6 := dateMember(m, "iat")
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+
+	pc, err := parseProofClaims(j.payload)
+	if err != nil {
 		return proofError(detailProofMalformed, "claims: %v", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 
-	if htm != method {
-		return proofError(detailProofRequest, "htm %s, request method %s", q(htm), q(method))
+	if pc.htm != method {
+		return proofError(detailProofRequest, "htm %s, request method %s", q(pc.htm), q(method))
 	}
-	if err := v.checkHTU(htu, path); err != nil {
+	if err := v.checkHTU(pc.htu, path); err != nil {
 		return err
 	}
-	if !hasIat {
+	if !pc.hasIat {
 		return proofError(detailProofMalformed, "no iat")
 	}
+	iat := pc.iat
 	if iat.Before(now.Add(-v.cfg.Skew)) {
 		return proofError(detailProofTime, "iat %s is stale (skew %s)", iat.UTC().Format(time.RFC3339), v.cfg.Skew)
 	}
 	if iat.After(now.Add(v.cfg.Skew)) {
 		return proofError(detailProofTime, "iat %s is in the future (skew %s)", iat.UTC().Format(time.RFC3339), v.cfg.Skew)
 	}
-	if ath == "" {
+	if pc.ath == "" {
 		return proofError(detailProofATH, "no ath")
 	}
-	if subtle.ConstantTimeCompare([]byte(ath), []byte(c.TokenHash)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(pc.ath), []byte(c.TokenHash)) != 1 {
 		return proofError(detailProofATH, "ath does not match the token hash")
 	}
-	if jti == "" {
+	if pc.jti == "" {
 		return proofError(detailProofMalformed, "no jti")
 	}
-	if len(jti) > maxJTIBytes {
+	if len(pc.jti) > maxJTIBytes {
 		return proofError(detailProofMalformed, "jti longer than %d bytes", maxJTIBytes)
 	}
 
-	key := replayKey(c.JKT, jti)
-	if err := v.replay.check(key, iat, now); err != nil {
+	rk := replayKey(c.JKT, pc.jti)
+	if err := v.replay.check(rk, iat, now); err != nil {
 		return proofError(detailProofReplay, "%v", err)
 	}
 	switch {
-	case hasNonce && !v.nonces.valid(nonce, now):
+	case pc.hasNonce && !v.nonces.valid(pc.nonce, now):
 		return &Error{Code: proto.CodeUseDPoPNonce, Reason: "nonce is stale or not issued by this agent", Detail: detailNonce}
-	case !hasNonce && v.cfg.NonceRequired:
+	case !pc.hasNonce && v.cfg.NonceRequired:
 		return &Error{Code: proto.CodeUseDPoPNonce, Reason: "nonce required", Detail: detailNonce}
 	}
-	if err := v.replay.add(key, iat, now); err != nil {
+	if err := v.replay.add(rk, iat, now); err != nil {
 		return proofError(detailProofReplay, "%v", err)
 	}
 	return nil
+}
+
+// splitJWS is a compact JWS split into its segments, the payload and the
+// signature decoded.
+type splitJWS struct {
+	header    string // base64url, as received (the cache key)
+	payload64 string
+	payload   []byte
+	sig       []byte
+}
+
+// splitProof applies parseCompact's segment rules to a proof: at most
+// MaxProofBytes, exactly three non-empty segments, each canonical
+// base64url. The header segment is decoded and checked by
+// parseProofHeader (or was, when it is found in the cache).
+func splitProof(s string) (*splitJWS, error) {
+	if len(s) > MaxProofBytes {
+		return nil, fmt.Errorf("longer than %d bytes", MaxProofBytes)
+	}
+	h, rest, ok1 := strings.Cut(s, ".")
+	p, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.IndexByte(sig, '.') >= 0 {
+		return nil, fmt.Errorf("%d segments, want 3 (JWS compact serialisation)", strings.Count(s, ".")+1)
+	}
+	if h == "" || p == "" {
+		return nil, errors.New("empty header or payload segment")
+	}
+	if sig == "" {
+		return nil, errors.New("empty signature")
+	}
+	j := &splitJWS{header: h, payload64: p}
+	var err error
+	if j.payload, err = b64.DecodeString(p); err != nil {
+		return nil, errors.New("payload is not canonical base64url")
+	}
+	if j.sig, err = b64.DecodeString(sig); err != nil {
+		return nil, errors.New("signature is not canonical base64url")
+	}
+	return j, nil
+}
+
+// parseProofHeader decodes and checks a proof's protected header: the
+// rules of parseCompact (canonical base64url, one JSON object without
+// duplicate members, alg a non-empty string, kid and typ strings, no
+// crit/b64/zip/enc), typ dpop+jwt, alg ES256 or EdDSA, and a public jwk of
+// that algorithm (proofJWK). The whole proof must also parse with go-jose
+// (which, among other things, refuses a non-string nonce header or an x5c
+// that is not a certificate chain), exactly as before the cache existed;
+// since only the header can make that parse fail once the segments are
+// canonical base64url, a cached header stands for it too. Failures are
+// *Error.
+func parseProofHeader(seg, proof string) (*proofKey, error) {
+	hb, err := b64.DecodeString(seg)
+	if err != nil {
+		return nil, proofError(detailProofMalformed, "malformed proof: header is not canonical base64url")
+	}
+	h, err := decodeObject(hb)
+	if err != nil {
+		return nil, proofError(detailProofMalformed, "malformed proof: header: %v", err)
+	}
+	alg, _, err := stringMember(h, "alg")
+	if err != nil {
+		return nil, proofError(detailProofMalformed, "malformed proof: header: %v", err)
+	}
+	if alg == "" {
+		return nil, proofError(detailProofMalformed, "malformed proof: header: no alg")
+	}
+	if _, _, err := stringMember(h, "kid"); err != nil {
+		return nil, proofError(detailProofMalformed, "malformed proof: header: %v", err)
+	}
+	typ, _, err := stringMember(h, "typ")
+	if err != nil {
+		return nil, proofError(detailProofMalformed, "malformed proof: header: %v", err)
+	}
+	for _, k := range []string{"crit", "b64", "zip", "enc"} {
+		if _, ok := h[k]; ok {
+			return nil, proofError(detailProofMalformed, "malformed proof: header: %q is not accepted", k)
+		}
+	}
+	if typ != "dpop+jwt" {
+		return nil, proofError(detailProofMalformed, "typ %s, want \"dpop+jwt\"", q(typ))
+	}
+	a := jose.SignatureAlgorithm(alg)
+	if !proofAlgs[a] {
+		return nil, proofError(detailProofKey, "alg %s not accepted", q(alg))
+	}
+	pub, jkt, err := proofJWK(h["jwk"], a)
+	if err != nil {
+		return nil, proofError(detailProofKey, "jwk: %v", err)
+	}
+	if jws, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{a}); err != nil || len(jws.Signatures) != 1 {
+		return nil, proofError(detailProofMalformed, "malformed JWS")
+	}
+	return &proofKey{alg: a, pub: pub, jkt: jkt}, nil
+}
+
+// verifyProofSignature checks a JWS signature over its signing input (the
+// header and payload segments as received) the way go-jose does for these
+// two algorithms: ES256 is r||s, 32 bytes each, over SHA-256 of the input;
+// EdDSA is a 64-byte Ed25519 signature over the input itself.
+func verifyProofSignature(k *proofKey, input string, sig []byte) bool {
+	switch k.alg {
+	case jose.ES256:
+		pub, ok := k.pub.(*ecdsa.PublicKey)
+		if !ok || len(sig) != 64 {
+			return false
+		}
+		d := sha256.Sum256([]byte(input))
+		r := new(big.Int).SetBytes(sig[:32])
+		s := new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(pub, d[:], r, s)
+	case jose.EdDSA:
+		pub, ok := k.pub.(ed25519.PublicKey)
+		if !ok || len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+			return false
+		}
+		return ed25519.Verify(pub, []byte(input), sig)
+	}
+	return false
 }
 
 // checkHTU requires htu = HTUBase+path, compared as strings, and refuses
@@ -145,10 +259,10 @@ func (v *Verifier) checkHTU(htu, path string) error {
 	return nil
 }
 
-// proofKey parses the proof's embedded jwk: a public EC P-256 key for
+// proofJWK parses the proof's embedded jwk: a public EC P-256 key for
 // ES256 or an Ed25519 key for EdDSA. It returns the typed key and its RFC
 // 7638 thumbprint (base64url SHA-256).
-func proofKey(raw json.RawMessage, alg jose.SignatureAlgorithm) (crypto.PublicKey, string, error) {
+func proofJWK(raw json.RawMessage, alg jose.SignatureAlgorithm) (crypto.PublicKey, string, error) {
 	if raw == nil {
 		return nil, "", errors.New("no jwk header")
 	}

@@ -176,6 +176,18 @@ func FuzzVerifyDPoP(f *testing.F) {
 	for _, s := range []string{"", "a.b.c", "e30.e30.e30", e.tok} {
 		f.Add(s)
 	}
+	// The one-pass parse (splitProof, the header cache, parseProofClaims):
+	// a valid header with another payload, a padded or truncated signature,
+	// four segments, and claims that the old map decoding refused.
+	valid := e.proof("seed-3", nil)
+	h, rest, _ := strings.Cut(valid, ".")
+	_, sig, _ := strings.Cut(rest, ".")
+	f.Add(valid + "=")
+	f.Add(valid[:len(valid)-2])
+	f.Add(valid + ".x")
+	f.Add(h + "." + b64.EncodeToString([]byte(`{"htm":"POST","htm":"POST"}`)) + "." + sig)
+	f.Add(h + "." + b64.EncodeToString([]byte(`{"h\u0074m":"POST","iat":"1"}`)) + "." + sig)
+	f.Add(h + "." + b64.EncodeToString([]byte(`{"x":[{"}":"]"}],"jti":null}`)) + "." + sig)
 	f.Fuzz(func(t *testing.T, proof string) {
 		err := e.v.VerifyDPoP(context.Background(), proof, "POST", signPath, e.claims, e.tok)
 		if err != nil {

@@ -25,29 +25,8 @@ func ParseAuthorization(header string) (string, error) {
 	if !ok || token == "" {
 		return "", &Error{Code: proto.CodeInvalidToken, Reason: "DPoP scheme without a token", Detail: detailMissingToken}
 	}
-	if !isToken68(token) {
+	if !proto.IsToken68(token) {
 		return "", &Error{Code: proto.CodeInvalidToken, Reason: "Authorization credentials are not a token68", Detail: detailMalformedToken}
 	}
 	return token, nil
-}
-
-// isToken68 reports whether s matches RFC 9110's token68.
-func isToken68(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			break
-		}
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
 }

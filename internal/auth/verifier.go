@@ -19,6 +19,7 @@ type Verifier struct {
 	tokens *tokenCache
 	replay *replayCache
 	nonces *nonceSource
+	proofs *proofKeyCache // parsed DPoP proof headers (proofkeys.go)
 
 	installMu sync.Mutex // serialises loads; merge needs the previous set
 	lastErr   atomic.Pointer[errBox]
@@ -49,6 +50,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		cfg:    cfg,
 		tokens: newTokenCache(cfg.TokenCacheSize),
 		nonces: newNonceSource(cfg.NonceKey, cfg.NonceWindow),
+		proofs: newProofKeyCache(DefaultProofKeyCacheSize),
 	}
 	retention := max(2*cfg.Skew, 2*cfg.NonceWindow)
 	if cfg.ReplayFrom != nil {

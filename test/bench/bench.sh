@@ -2,8 +2,9 @@
 # make bench: the performance figures of docs/perf.md, in one run.
 #  1. Go benchmarks (a) no-op over the socket, (b) in-process sign, (c) agent
 #     end to end with the durable audit log, (c-off) the same with audit off,
-#     (v) ECDSA verify — 1 KiB predicates, 16 concurrent callers, file P-256
-#     key — and the ratios of issues #2, #3 and #6, from the medians.
+#     (v) ECDSA verify, (s) OpenSSH ssh-agent signing 1 KiB blobs with a
+#     P-256 key — 1 KiB predicates, 16 concurrent callers, file P-256 key —
+#     and the ratios of issues #2, #3, #6 and #13, from the medians.
 #  2. 16 MiB predicates: agent end to end vs in-process, in MB/s.
 #  3. Cold start: socket activation to first response.
 #  4. signerctl bench against a dev agent (throughput, p50/p99, RSS).
@@ -16,11 +17,11 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 echo "== 1 KiB, 16 callers (count=$COUNT, benchtime=$BENCHTIME)"
-# Interleaved rounds (a, b, c, c-audit-off, v, a, b, …) so drift on a shared
+# Interleaved rounds (a, b, c, c-audit-off, v, s, a, b, …) so drift on a shared
 # machine hits all of them alike; the ratios use the medians.
 go test -c -o "$out.bin" ./test/bench
 for _ in $(seq 1 "$COUNT"); do
-  "$out.bin" -test.run '^$' -test.bench 'BenchmarkNoopOverSocket$|BenchmarkInProcessSign$|BenchmarkAgentSign$|BenchmarkAgentSignAuditOff$|BenchmarkECDSAP256Verify$' \
+  "$out.bin" -test.run '^$' -test.bench 'BenchmarkNoopOverSocket$|BenchmarkInProcessSign$|BenchmarkAgentSign$|BenchmarkAgentSignAuditOff$|BenchmarkECDSAP256Verify$|BenchmarkSSHAgentSign$' \
     -test.benchtime "$BENCHTIME" -test.count 1
 done | tee "$out" | grep '^Benchmark'
 rm -f "$out.bin"
@@ -31,6 +32,7 @@ awk '
   /^BenchmarkAgentSign-/         { c[++nc] = $3; c99[nc] = metric("p99-µs"); c50[nc] = metric("p50-µs") }
   /^BenchmarkAgentSignAuditOff-/ { o[++no] = $3; o99[no] = metric("p99-µs"); o50[no] = metric("p50-µs") }
   /^BenchmarkECDSAP256Verify-/   { v[++nv] = $3 }
+  /^BenchmarkSSHAgentSign-/      { s[++ns] = $3 }
   function median(x, n,   i, j, t) {
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
     return (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
@@ -45,6 +47,8 @@ awk '
     printf "issue #3: c(audit off) / (1/(1/a+1/b+1/v)) = %.2f (target >= 0.60): %s\n", to / bound3, (to / bound3 >= 0.6) ? "MET" : "NOT MET"
     printf "issue #6: c / c(audit off) = %.2f in throughput (target >= 0.80): %s\n", tc / to, (tc / to >= 0.8) ? "MET" : "NOT MET"
     printf "issue #6: p50 %.0f vs %.0f µs, p99 %.0f vs %.0f µs (durable vs off); p99 added %.0f µs\n", median(c50, nc), median(o50, no), median(c99, nc), median(o99, no), median(c99, nc) - median(o99, no)
+    ms = median(s, ns); ts = 1e9 / ms
+    printf "issue #13: agent sign %.0f/s vs OpenSSH ssh-agent %.0f signatures/s (P-256, 1 KiB, 16 callers): %.2f (target >= 1.50): %s\n", tc, ts, tc / ts, (tc / ts >= 1.5) ? "MET" : "NOT MET"
   }' "$out"
 
 echo "== hardware-backed keys (issue #5: 16 callers; SoftHSM2 throughput, swtpm p50)"
