@@ -56,6 +56,8 @@ type Config struct {
 	Limits  Limits   `yaml:"limits"`
 	Tenants []Tenant `yaml:"tenants"`
 	Keys    []Key    `yaml:"keys"`
+	// Keyless configures keyless signing (keyless.go).
+	Keyless Keyless `yaml:"keyless"`
 	// RevocationList is a watched YAML file of revoked key ids
 	// (revoked: [{id, reason, at}]); default <stateDir>/revoked-keys.yaml.
 	// POST /admin/v1/keys/{id}/revoke appends to it.
@@ -252,6 +254,9 @@ type Key struct {
 	Status    string     `yaml:"status"` // active (default), verify-only, revoked
 	NotBefore *time.Time `yaml:"notBefore"`
 	NotAfter  *time.Time `yaml:"notAfter"`
+	// CertificateChainFile is a PEM chain for the key, leaf first
+	// (keyless.go).
+	CertificateChainFile string `yaml:"certificateChainFile"`
 }
 
 // Audit configures the audit log.
@@ -357,6 +362,7 @@ func (c *Config) applyDefaults(base string) {
 		c.StateDir = DefaultStateDir
 	}
 	c.StateDir = resolve(base, c.StateDir)
+	c.Keyless.applyDefaults(base)
 	if c.Listen.API.Path == "" {
 		c.Listen.API.Path = proto.DefaultSocket
 	}
@@ -401,6 +407,7 @@ func (c *Config) applyDefaults(base string) {
 			c.Keys[i].Status = proto.KeyStatusActive
 		}
 		c.Keys[i].URI = resolveKeyURI(base, c.Keys[i].URI)
+		c.Keys[i].CertificateChainFile = resolve(base, c.Keys[i].CertificateChainFile)
 	}
 	a := &c.Authority
 	if a.Audience == "" {
@@ -666,6 +673,7 @@ func (c *Config) Validate() error {
 	default:
 		add("logging.format: want json or console")
 	}
+	errs = append(errs, c.validateKeyless()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
