@@ -45,6 +45,8 @@ func commands() []command {
 	return []command{
 		{"sign", "ask the agent to sign an in-toto statement", (*app).cmdSign},
 		{"verify", "verify a bundle or envelope offline", (*app).cmdVerify},
+		{"trust", "write the trusted root for offline verifiers (trust export)", (*app).cmdTrust},
+		{"tlog", "log a bundle in a Rekor v2 transparency log (tlog upload)", (*app).cmdTlog},
 		{"keys", "list the agent's public keys (keys list)", (*app).cmdKeys},
 		{"health", "check the agent's liveness or readiness", (*app).cmdHealth},
 		{"bench", "measure signing throughput and latency", (*app).cmdBench},
