@@ -7,14 +7,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
-	"testing"
 	"time"
 )
 
 // NewCA makes a self-signed P-256 certificate authority valid from
 // notBefore to notAfter, for Options.FulcioCA (a CA that expires during a
 // test) and for keys whose certificates the tests issue.
-func NewCA(t testing.TB, name string, notBefore, notAfter time.Time) *CA {
+func NewCA(t TB, name string, notBefore, notAfter time.Time) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -43,7 +42,7 @@ type Issuer struct {
 	// Down makes every endpoint answer 503.
 	Down atomic.Bool
 
-	t   testing.TB
+	t   TB
 	srv *httptest.Server
 
 	mu  sync.Mutex
@@ -53,7 +52,7 @@ type Issuer struct {
 }
 
 // NewIssuer starts an Issuer; it stops with the test.
-func NewIssuer(t testing.TB) *Issuer {
+func NewIssuer(t TB) *Issuer {
 	t.Helper()
 	key, err := authoritytest.GenerateKey("ES256")
 	if err != nil {

@@ -19,21 +19,47 @@ const envNetNS = "SIGNER_AGENT_SIGSTACK_NETNS"
 // authority owns the namespace's :2112 and nothing but loopback is
 // reachable; otherwise it takes an exclusive lock that every such test
 // binary on the machine takes, so their stacks run one at a time.
-func Main(m *testing.M) {
-	if os.Getenv(envNetNS) == "1" {
-		os.Exit(m.Run())
-	}
-	if os.Geteuid() == 0 {
+//
+// setup, when not nil, runs before the tests with a MainTB whose cleanups
+// run after them: start the package's shared stack there.
+func Main(m *testing.M, setup func(tb TB)) {
+	if os.Getenv(envNetNS) != "1" && os.Geteuid() == 0 {
 		os.Exit(reexecInNetNS())
 	}
-	unlock, err := lockMachine()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "sigstack: %v\n", err)
-		os.Exit(1)
+	if os.Getenv(envNetNS) != "1" {
+		unlock, err := lockMachine()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sigstack: %v\n", err)
+			os.Exit(1)
+		}
+		defer unlock()
 	}
-	code := m.Run()
-	unlock()
-	os.Exit(code)
+	os.Exit(runMain(m, setup))
+}
+
+func runMain(m *testing.M, setup func(tb TB)) (code int) {
+	tb := &MainTB{}
+	defer tb.Close()
+	if setup != nil {
+		failed := func() (msg string) {
+			defer func() {
+				if r := recover(); r != nil {
+					f, ok := r.(mainFailure)
+					if !ok {
+						panic(r)
+					}
+					msg = f.msg
+				}
+			}()
+			setup(tb)
+			return ""
+		}()
+		if failed != "" {
+			fmt.Fprintf(os.Stderr, "FAIL: sigstore stack: %s\n", failed)
+			return 1
+		}
+	}
+	return m.Run()
 }
 
 func reexecInNetNS() int {

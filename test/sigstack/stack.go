@@ -33,7 +33,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -56,7 +55,15 @@ type Stack struct {
 	RekorOrigin string
 
 	Dir string
+
+	fulcio, tsa, rekor *proc
 }
+
+// StopFulcio kills Fulcio and waits for it (a Fulcio outage).
+func (s *Stack) StopFulcio() { s.fulcio.stop() }
+
+// StopTSA kills the timestamp authority and waits for it.
+func (s *Stack) StopTSA() { s.tsa.stop() }
 
 // Options choose the servers to start.
 type Options struct {
@@ -85,7 +92,7 @@ func BinDir() string {
 
 // Binary returns the path of a server binary, failing the test when it is
 // missing.
-func Binary(t testing.TB, name string) string {
+func Binary(t TB, name string) string {
 	t.Helper()
 	p := filepath.Join(BinDir(), name)
 	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
@@ -96,7 +103,7 @@ func Binary(t testing.TB, name string) string {
 
 // Start starts the chosen servers (and, for Fulcio, an OIDC issuer) and
 // waits until each answers.
-func Start(t testing.TB, o Options) *Stack {
+func Start(t TB, o Options) *Stack {
 	t.Helper()
 	s := &Stack{Dir: t.TempDir()}
 	// The TSA first: it must own :2112 (Fulcio's metrics listener gives
@@ -115,7 +122,7 @@ func Start(t testing.TB, o Options) *Stack {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t testing.TB) int {
+func FreePort(t TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +142,7 @@ type proc struct {
 	err  error
 }
 
-func (s *Stack) run(t testing.TB, name, bin string, args ...string) *proc {
+func (s *Stack) run(t TB, name, bin string, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(s.Dir, name+".log")
 	lf, err := os.Create(logPath)
@@ -180,7 +187,7 @@ func (p *proc) tail() string {
 
 // waitHTTP polls url until it answers with status want, the server exits,
 // or a minute passes.
-func (p *proc) waitHTTP(t testing.TB, url string, want int) []byte {
+func (p *proc) waitHTTP(t TB, url string, want int) []byte {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	var last string
@@ -208,7 +215,7 @@ func (p *proc) waitHTTP(t testing.TB, url string, want int) []byte {
 	}
 }
 
-func (s *Stack) startTSA(t testing.TB) {
+func (s *Stack) startTSA(t TB) {
 	t.Helper()
 	port := FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
@@ -220,11 +227,12 @@ func (s *Stack) startTSA(t testing.TB) {
 	if err != nil || len(chain) == 0 {
 		t.Fatalf("timestamp authority certificate chain: %v\n%s", err, body)
 	}
+	s.tsa = p
 	s.TSAURL = base + "/api/v1/timestamp"
 	s.TSAChain = chain
 }
 
-func (s *Stack) startFulcio(t testing.TB, ca *CA) {
+func (s *Stack) startFulcio(t TB, ca *CA) {
 	t.Helper()
 	cfg := map[string]any{"OIDCIssuers": map[string]any{
 		s.Issuer.URL: map[string]any{"IssuerURL": s.Issuer.URL, "ClientID": Audience, "Type": "email"},
@@ -276,9 +284,10 @@ func (s *Stack) startFulcio(t testing.TB, ca *CA) {
 		s.FulcioChain = append(s.FulcioChain, certs...)
 	}
 	s.FulcioURL = base
+	s.fulcio = p
 }
 
-func (s *Stack) startRekor(t testing.TB) {
+func (s *Stack) startRekor(t TB) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -307,6 +316,7 @@ func (s *Stack) startRekor(t testing.TB) {
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	p.waitHTTP(t, base+"/healthz", http.StatusOK)
 	s.RekorURL = base
+	s.rekor = p
 	s.RekorKey = pub
 	s.RekorOrigin = "127.0.0.1"
 }
@@ -345,7 +355,7 @@ func PEM(certs ...*x509.Certificate) []byte {
 }
 
 // PublicKeyPEM encodes a public key as a PKIX PEM block.
-func PublicKeyPEM(t testing.TB, pub crypto.PublicKey) []byte {
+func PublicKeyPEM(t TB, pub crypto.PublicKey) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
