@@ -270,4 +270,3 @@ func artifactOption(exp Expect) (verify.ArtifactPolicyOption, error) {
 	}
 	return nil, fmt.Errorf("%w: no artifact to check the subjects against", ErrVerify)
 }
-
