@@ -14,7 +14,7 @@ FULCIO_VERSION      := v1.8.8
 TSA_VERSION         := v2.1.3
 REKOR_TILES_VERSION := v2.3.0
 # Debian packages the tests need.
-DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2 prometheus libfido2-dev
+DEB_PACKAGES := systemd openssl util-linux iproute2 swtpm swtpm-tools softhsm2 prometheus libfido2-dev
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 export SIGNER_AGENT_SIGSTACK_BIN := $(BIN)
@@ -67,20 +67,19 @@ $(BIN)/cosign: tools/go.mod tools/go.sum
 # afterwards the targets are up to date and cost nothing. rekor-tiles has one
 # main per storage backend (cmd/rekor-server/posix), installed as `posix`
 # and renamed here.
-sigstack: $(BIN)/fulcio $(BIN)/timestamp-server $(BIN)/rekor-server-posix
+SIGSTACK_STAMP := $(BIN)/.sigstack-fulcio-$(FULCIO_VERSION)-tsa-$(TSA_VERSION)-rekor-tiles-$(REKOR_TILES_VERSION)
 
-$(BIN)/fulcio:
-	@mkdir -p $(BIN)
-	cd / && GOBIN=$(BIN) GOFLAGS=-trimpath $(GO) install github.com/sigstore/fulcio@$(FULCIO_VERSION)
+sigstack: $(SIGSTACK_STAMP)
 
-$(BIN)/timestamp-server:
-	@mkdir -p $(BIN)
-	cd / && GOBIN=$(BIN) GOFLAGS=-trimpath $(GO) install github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$(TSA_VERSION)
-
-$(BIN)/rekor-server-posix:
+# One stamp per set of versions: changing a pin rebuilds the three.
+$(SIGSTACK_STAMP):
 	@mkdir -p $(BIN)/.rekor-tiles
+	cd / && GOBIN=$(BIN) GOFLAGS=-trimpath $(GO) install github.com/sigstore/fulcio@$(FULCIO_VERSION)
+	cd / && GOBIN=$(BIN) GOFLAGS=-trimpath $(GO) install github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server@$(TSA_VERSION)
 	cd / && GOBIN=$(BIN)/.rekor-tiles GOFLAGS=-trimpath $(GO) install github.com/sigstore/rekor-tiles/v2/cmd/rekor-server/posix@$(REKOR_TILES_VERSION)
-	mv $(BIN)/.rekor-tiles/posix $@ && rmdir $(BIN)/.rekor-tiles
+	mv $(BIN)/.rekor-tiles/posix $(BIN)/rekor-server-posix && rmdir $(BIN)/.rekor-tiles
+	@rm -f $(BIN)/.sigstack-*
+	@touch $@
 
 test: deps tools sigstack build lint test-go test-fido2 test-units test-observability
 
