@@ -230,6 +230,10 @@ func TestTlogUploadThenCosign(t *testing.T) {
 		"--insecure-ignore-sct", "--type", predicateType, art); err != nil {
 		t.Fatalf("cosign refused the logged bundle: %v\n%s", err, out)
 	}
+	saveExample(t, "keyless-bundle.json", kl.Bundles[0])
+	saveExample(t, "logged-bundle.json", logged)
+	idJSON, _ := json.MarshalIndent(kl.SigningIdentity, "", "  ")
+	saveExample(t, "keyless-signing-identity.json", idJSON)
 	pol := attest.TrustPolicy{RequireTlog: true, Identities: []attest.CertIdentity{{Identity: sigstack.Email, Issuer: stack.Issuer.URL}}}
 	v, err := attest.VerifyTrusted(logged, m, pol, attest.Expect{PredicateType: predicateType, ArtifactSHA256: digest})
 	if err != nil {
@@ -256,6 +260,9 @@ func TestTlogUploadThenCosign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	saveExample(t, "keyful-bundle.json", res.Bundles[0])
+	idJSON, _ = json.MarshalIndent(res.SigningIdentity, "", "  ")
+	saveExample(t, "keyful-signing-identity.json", idJSON)
 	pub := writeFile(t, "k.pub", sigstack.PublicKeyPEM(t, k.Public()))
 	keyfulOut := filepath.Join(t.TempDir(), "keyful-logged.json")
 	if out, err := signerctl(t, "tlog", "upload", "--rekor", stack.RekorURL, "--bundle", writeBundle(t, res.Bundles[0]), "--key", pub, "--out", keyfulOut); err != nil {

@@ -177,3 +177,17 @@ func bundleMap(t testing.TB, b []byte) map[string]any {
 	}
 	return m
 }
+
+// saveExample writes an example for docs/attestor.md into
+// $SIGNER_AGENT_EXAMPLES_DIR when it is set (documentation only; nothing
+// reads the examples back).
+func saveExample(t testing.TB, name string, data []byte) {
+	t.Helper()
+	dir := os.Getenv("SIGNER_AGENT_EXAMPLES_DIR")
+	if dir == "" {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

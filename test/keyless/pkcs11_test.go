@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"net/url"
@@ -143,6 +144,9 @@ func TestPKCS11CertificateChain(t *testing.T) {
 	if id.Mode != proto.ModeKeyful || len(id.CertificateChain) != 2 || id.CertificateIdentity != hsmKeyIdentity || id.CertificateIssuer != "" {
 		t.Fatalf("signingIdentity %+v", id)
 	}
+	saveExample(t, "keyful-chained-bundle.json", res.Bundles[0])
+	idJSON, _ := json.MarshalIndent(res.SigningIdentity, "", "  ")
+	saveExample(t, "keyful-chained-signing-identity.json", idJSON)
 	vm := bundleMap(t, res.Bundles[0])["verificationMaterial"].(map[string]any)
 	if _, ok := vm["certificate"]; !ok {
 		t.Fatalf("no certificate in the bundle: %s", res.Bundles[0])
