@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/keyless"
 	"github.com/stellaops/signer-agent/internal/keys/keystest"
@@ -317,4 +318,44 @@ func FuzzParseTrustBundle(f *testing.F) {
 			t.Fatal("accepted an empty chain")
 		}
 	})
+}
+
+// TestCheck: readiness sees a stale token and an unreachable Fulcio.
+func TestCheck(t *testing.T) {
+	f := newFakeFulcio(t)
+	if err := newSigner(t, f, nil).Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stale := newSigner(t, f, func(c *keyless.Config) { c.Identity = keyless.StaticToken(fakeToken(time.Now().Add(-time.Minute))) })
+	if err := stale.Check(context.Background()); !errors.Is(err, keyless.ErrIdentityExpired) {
+		t.Fatalf("stale token: %v", err)
+	}
+	down := newSigner(t, f, func(c *keyless.Config) { c.FulcioURL = "http://127.0.0.1:1" })
+	if err := down.Check(context.Background()); !errors.Is(err, keyless.ErrFulcioUnavailable) {
+		t.Fatalf("Fulcio down: %v", err)
+	}
+}
+
+// TestFromConfig: the agent's configuration builds a Signer; a missing
+// secret file is refused.
+func TestFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("s3cret\n"), 0o600)
+	k := config.Keyless{FulcioURL: "https://fulcio.example", TSAURL: "https://tsa.example/api/v1/timestamp",
+		Identity: config.KeylessIdentity{ClientCredentials: &config.KeylessClientCredentials{TokenURL: "https://a.example/token", ClientID: "c", ClientSecretFile: secret}}}
+	if _, err := keyless.FromConfig(k); err != nil {
+		t.Fatal(err)
+	}
+	k.Identity.ClientCredentials.ClientSecretFile = secret + ".missing"
+	if _, err := keyless.FromConfig(k); err == nil {
+		t.Fatal("missing secret accepted")
+	}
+	k.Identity = config.KeylessIdentity{TokenFile: filepath.Join(dir, "token")}
+	if _, err := keyless.FromConfig(k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keyless.FromConfig(config.Keyless{}); err == nil {
+		t.Fatal("unconfigured keyless accepted")
+	}
 }
