@@ -3,6 +3,7 @@ package keyless_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -44,10 +45,18 @@ func signErr(t *testing.T, s *keyless.Signer) error {
 // with a Retry-After hint, and nothing is signed.
 func TestKeylessFailures(t *testing.T) {
 	closedURL := "http://127.0.0.1:" + strconv.Itoa(sigstack.FreePort(t))
+	stop := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done() // never answers
+		// Never answers. The body is read first: only then does the
+		// server notice the client hanging up.
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
 	}))
 	defer slow.Close()
+	defer close(stop)
 	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "7")
 		http.Error(w, "overloaded", http.StatusServiceUnavailable)

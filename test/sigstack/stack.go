@@ -250,6 +250,9 @@ func (s *Stack) startFulcio(t TB, ca *CA) {
 		"--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--grpc-host", "127.0.0.1", "--grpc-port", strconv.Itoa(grpcPort),
 		"--metrics-port", strconv.Itoa(metricsPort),
+		// The legacy gRPC server's abstract Unix socket has a fixed name
+		// by default: a second Fulcio in the namespace would fail to bind.
+		"--legacy-unix-domain-socket", "@signer-agent-fulcio-" + strconv.Itoa(port),
 		"--config-path", cfgPath, "--ct-log-url", "", "--log_type", "prod",
 	}
 	if ca == nil {

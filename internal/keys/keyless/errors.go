@@ -75,6 +75,9 @@ type StatusError struct {
 	Service    string
 	Code       int
 	RetryAfter time.Duration
+	// TokenRefused: the service refused the identity token (401, 403, or
+	// Fulcio's 400 "error processing the identity token").
+	TokenRefused bool
 }
 
 func (e *StatusError) Error() string {

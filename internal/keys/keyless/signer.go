@@ -196,7 +196,7 @@ func (s *Signer) certify(ctx context.Context) (*Certificate, error) {
 	der, err := f.GetCertificate(cctx, keypair{key}, &sign.CertificateProviderOptions{IDToken: token})
 	if err != nil {
 		var se *StatusError
-		if errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) {
+		if errors.As(err, &se) && se.TokenRefused {
 			return nil, fail(ErrIdentityUnavailable, se.RetryAfter, fmt.Errorf("Fulcio refused the identity token: %w", se))
 		}
 		return nil, fail(ErrFulcioUnavailable, statusRetry(err), fmt.Errorf("signing certificate: %w", scrubURLError(err)))

@@ -1,6 +1,7 @@
 package keyless
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -23,9 +24,14 @@ func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		return nil, &StatusError{Service: t.service, Code: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+		se := &StatusError{Service: t.service, Code: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+		// Fulcio answers 400 (gRPC InvalidArgument) to a token it cannot
+		// verify, with a fixed message; only that fact is kept.
+		se.TokenRefused = resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden ||
+			resp.StatusCode == http.StatusBadRequest && bytes.Contains(body, []byte("identity token"))
+		return nil, se
 	}
 	return resp, nil
 }
