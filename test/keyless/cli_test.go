@@ -189,8 +189,8 @@ func keyInfo(t testing.TB, id string, k *ecdsa.PrivateKey, status string, nb, na
 // TestTlogUploadThenCosign: `signerctl tlog upload` logs a keyless bundle
 // and a keyful P-256 bundle in the real rekor-tiles; the logged bundle is
 // the input plus one hashedrekord v0.0.2 entry with an inclusion proof,
-// and cosign verifies the keyless one offline without
-// --insecure-ignore-tlog against a trusted root holding the log key.
+// and cosign verifies both offline without --insecure-ignore-tlog against
+// a trusted root holding the log key (the keyful one with --key).
 func TestTlogUploadThenCosign(t *testing.T) {
 	art, digest := artifact(t, "logged by the Attestor\n")
 	kl := signKeyless(t, newSigner(t, stack, nil), statement(t, digest))
@@ -276,7 +276,7 @@ func TestTlogUploadThenCosign(t *testing.T) {
 	}
 	if out, err := cosign(t, "verify-blob-attestation", "--bundle", keyfulOut, "--key", pub,
 		"--trusted-root", writeRootOnly(t, km), "--type", predicateType, art); err != nil {
-		t.Logf("cosign with --key and a logged keyful bundle: %v\n%s", err, out)
+		t.Fatalf("cosign refused the logged keyful bundle (--key, trusted root with the log key): %v\n%s", err, out)
 	}
 	ed := mustMemoryKey(t, keys.AlgEd25519)
 	edRes, err := attest.Sign(context.Background(), statement(t, digest), []attest.Signer{{ID: "ed", Source: "memory", Key: ed}})

@@ -3,6 +3,7 @@ package keyless_test
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 // caLifetime is how long the short-lived Fulcio CA of
 // TestKeylessAfterExpiryCosign lives: long enough for a loaded machine to
 // start Fulcio and sign, short enough to wait for.
-const caLifetime = 75 * time.Second
+const caLifetime = 60 * time.Second
 
 // TestKeylessAfterExpiryCosign: cosign verifies a keyless bundle after its
 // certificate chain has expired, offline, because the RFC 3161 timestamp
@@ -59,8 +60,8 @@ func TestKeylessAfterExpiryCosign(t *testing.T) {
 	if out, err := verify("--use-signed-timestamps"); err != nil {
 		t.Fatalf("cosign refused the timestamped bundle after the chain expired: %v\n%s", err, out)
 	}
-	if out, err := verify(); err == nil {
-		t.Fatalf("cosign accepted an expired chain without --use-signed-timestamps:\n%s", out)
+	if out, err := verify(); err == nil || !strings.Contains(out, "expired") {
+		t.Fatalf("cosign without --use-signed-timestamps: want a refusal for the expired chain, got %v:\n%s", err, out)
 	}
 	pol := attest.TrustPolicy{Identities: []attest.CertIdentity{{Identity: sigstack.Email, Issuer: short.Issuer.URL}}}
 	if _, err := attest.VerifyTrusted(res.Bundles[0], m, pol, attest.Expect{PredicateType: predicateType, ArtifactSHA256: digest}); err != nil {
