@@ -312,3 +312,46 @@ func mustMemoryKey(t *testing.T, alg string) keys.Key {
 	t.Cleanup(func() { k.Close() })
 	return k
 }
+
+// TestTrustExportFromAgent: `signerctl trust export --keys-from-agent`
+// reads GET /keys from a running agent; a bundle the agent signed verifies
+// with the exported trust material; once the key is revoked through the
+// admin socket, a new export refuses it.
+func TestTrustExportFromAgent(t *testing.T) {
+	h := harness.StartAgent(t, harness.Options{})
+	_, digest := artifact(t, "signed by the agent\n")
+	res, err := h.Client.SignDSSE(context.Background(), &proto.SignRequest{
+		Subject:       []proto.Subject{{Name: "artifact.bin", Digest: map[string]string{"sha256": digest}}},
+		PredicateType: predicateType,
+		Predicate:     json.RawMessage(`{"componentCount":2}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	export := func() *trustroot.Material {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "trusted_root.json")
+		if out, err := signerctl(t, "--socket", h.APISock, "trust", "export", "--keys-from-agent", "--out", p); err != nil {
+			t.Fatalf("trust export --keys-from-agent: %v\n%s", err, out)
+		}
+		m, err := trustroot.Load(p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	exp := attest.Expect{PredicateType: predicateType, ArtifactSHA256: digest}
+	v, err := attest.VerifyTrusted(res.Bundles[0], export(), attest.TrustPolicy{}, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.KeyID != res.SigningIdentity[0].KeyID {
+		t.Errorf("verified key %q, signed with %q", v.KeyID, res.SigningIdentity[0].KeyID)
+	}
+	if out, err := signerctl(t, "--admin-socket", h.AdminSock, "keys", "revoke", "--key", res.SigningIdentity[0].KeyID, "--reason", "test"); err != nil {
+		t.Fatalf("revoke: %v\n%s", err, out)
+	}
+	if _, err := attest.VerifyTrusted(res.Bundles[0], export(), attest.TrustPolicy{}, exp); !errors.Is(err, attest.ErrKeyRevoked) {
+		t.Fatalf("after revocation: got %v, want ErrKeyRevoked", err)
+	}
+}
