@@ -13,6 +13,16 @@
 // otherwise serialises test binaries that start a stack with a lock file.
 // Inside the namespace nothing but loopback exists, which is also what the
 // offline verification tests want.
+//
+// Other facts found on the way: Fulcio's legacy gRPC server listens on an
+// abstract Unix socket with a fixed name (@fulcio-legacy-grpc-socket), so a
+// second Fulcio in one namespace needs --legacy-unix-domain-socket; Fulcio
+// answers 400 (not 401) to an identity token it cannot verify; the fileca
+// CA type takes an unencrypted PKCS#8 key with an empty --fileca-key-passwd;
+// rekor-tiles' metrics port defaults to :2112 too (set
+// --http-metrics-port); go-oidc, inside Fulcio, needs
+// id_token_signing_alg_values_supported in the issuer's discovery document
+// for anything but RS256.
 package sigstack
 
 import (
