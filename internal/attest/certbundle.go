@@ -61,6 +61,16 @@ func CertificateIdentity(leaf *x509.Certificate) (san, issuer string) {
 	return "", issuer
 }
 
+// DERChain is the DER form of certificates, in order: an attest.Signer's
+// Chain from a parsed chain (config.ReadCertificateChain).
+func DERChain(certs []*x509.Certificate) [][]byte {
+	out := make([][]byte, 0, len(certs))
+	for _, c := range certs {
+		out = append(out, c.Raw)
+	}
+	return out
+}
+
 // ChainPEM encodes DER certificates as PEM strings, in order.
 func ChainPEM(chain [][]byte) []string {
 	out := make([]string, 0, len(chain))

@@ -156,17 +156,12 @@ func (s *Signer) Certify(ctx context.Context) (*Certificate, error) {
 		return nil, err
 	}
 	if s.cfg.ReuseWindow > 0 {
+		// The previous shared certificate is replaced, not closed:
+		// requests still signing with it hold it; the collector takes it.
 		c.shared = true
 		s.mu.Lock()
-		old := s.shared
 		s.shared = c
 		s.mu.Unlock()
-		if old != nil {
-			// Requests still signing with it hold a reference; a closed
-			// key fails them with ErrClosed, so let it go to the
-			// collector instead of closing it here.
-			_ = old
-		}
 	}
 	return c, nil
 }
