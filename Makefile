@@ -63,10 +63,11 @@ $(BIN)/cosign: tools/go.mod tools/go.sum
 # built as binaries into bin/ with `go install pkg@version` outside this
 # module (their dependency graphs do not fit go.mod; no replace directives
 # are needed at these versions, whose go lines fit Go 1.26). A cold build
-# takes about 2.5 minutes on 2 cores and fills about 2 GB of module cache;
-# afterwards the targets are up to date and cost nothing. rekor-tiles has one
-# main per storage backend (cmd/rekor-server/posix), installed as `posix`
-# and renamed here.
+# takes about 2.5 minutes on an idle 2-core machine (measured 25 minutes with
+# cosign's build competing on a heavily shared one) and fills about 2 GB of
+# module cache; afterwards the target is up to date and costs nothing.
+# rekor-tiles has one main per storage backend (cmd/rekor-server/posix),
+# installed as `posix` and renamed here.
 SIGSTACK_STAMP := $(BIN)/.sigstack-fulcio-$(FULCIO_VERSION)-tsa-$(TSA_VERSION)-rekor-tiles-$(REKOR_TILES_VERSION)
 
 sigstack: $(SIGSTACK_STAMP)
