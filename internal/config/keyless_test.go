@@ -98,3 +98,19 @@ func TestCertificateChainFile(t *testing.T) {
 		})
 	}
 }
+
+func FuzzParseCertificateChain(f *testing.F) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "k"}, NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1<<31, 0)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	one := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	f.Add(one)
+	f.Add(append(append([]byte{}, one...), one...))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		certs, err := ParseCertificateChain(b)
+		if err == nil && len(certs) == 0 {
+			t.Fatal("accepted an empty chain")
+		}
+	})
+}
