@@ -153,7 +153,6 @@ func Build(in Input) (*Material, error) {
 				cas = append(cas, &root.FulcioCertificateAuthority{
 					Root: r, Intermediates: caChain[:len(caChain)-1],
 					ValidityPeriodStart: r.NotBefore, ValidityPeriodEnd: r.NotAfter,
-					URI: "signer-agent key " + k.ID,
 				})
 			}
 		}
