@@ -93,6 +93,7 @@ func reexecInNetNS() int {
 	cmd := exec.Command(unshare, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), envNetNS+"=1")
+	dieWithParent(cmd) // kept across unshare's and sh's exec of the test binary
 	if err := cmd.Run(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()

@@ -162,6 +162,7 @@ func (s *Stack) run(t TB, name, bin string, args ...string) *proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Dir = s.Dir
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		t.Fatalf("start %s: %v", name, err)
