@@ -355,3 +355,62 @@ func TestTrustExportFromAgent(t *testing.T) {
 		t.Fatalf("after revocation: got %v, want ErrKeyRevoked", err)
 	}
 }
+
+// TestTlogUploadRefuses: bad input to `signerctl tlog upload` is refused
+// before anything is sent, and no output is written.
+func TestTlogUploadRefuses(t *testing.T) {
+	_, digest := artifact(t, "refused\n")
+	k := newKey(t)
+	keyful, err := attest.Sign(context.Background(), statement(t, digest), []attest.Signer{{ID: "k", Source: "file", Key: k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kl := signKeyless(t, newSigner(t, stack, nil), statement(t, digest))
+	var b map[string]any
+	json.Unmarshal(kl.Bundles[0], &b)
+	delete(b["verificationMaterial"].(map[string]any), "timestampVerificationData")
+	untimed, _ := json.Marshal(b)
+	other := writeFile(t, "other.pub", sigstack.PublicKeyPEM(t, newKey(t).Public()))
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"no --rekor", []string{"--bundle", writeBundle(t, keyful.Bundles[0])}, 2, "required"},
+		{"not a URL", []string{"--rekor", "rekor.example", "--bundle", writeBundle(t, keyful.Bundles[0])}, 2, "URL"},
+		{"keyful without --key", []string{"--rekor", stack.RekorURL, "--bundle", writeBundle(t, keyful.Bundles[0])}, 2, "--key"},
+		{"keyful with another key", []string{"--rekor", stack.RekorURL, "--bundle", writeBundle(t, keyful.Bundles[0]), "--key", other}, 1, "no key matches"},
+		{"certificate without a timestamp", []string{"--rekor", stack.RekorURL, "--bundle", writeBundle(t, untimed)}, 1, "timestamp"},
+		{"not a bundle", []string{"--rekor", stack.RekorURL, "--bundle", writeFile(t, "x.json", []byte(`{"mediaType":"x"}`))}, 1, "bundle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.json")
+			res, err := signerctl(t, append([]string{"tlog", "upload", "--out", out}, tc.args...)...)
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tc.code || !strings.Contains(res, tc.says) {
+				t.Fatalf("exit %v, want %d saying %q\n%s", err, tc.code, tc.says, res)
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Fatal("an output was written")
+			}
+		})
+	}
+}
+
+// TestTrustExportPEMKeys: --keys takes PEM public keys too; each becomes
+// an active key named after its file.
+func TestTrustExportPEMKeys(t *testing.T) {
+	k := newKey(t)
+	p := filepath.Join(t.TempDir(), "trusted_root.json")
+	if out, err := signerctl(t, "trust", "export", "--out", p, "--keys", writeFile(t, "release-2026.pub", sigstack.PublicKeyPEM(t, k.Public()))); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m, err := trustroot.Load(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Keys) != 1 || m.Keys[0].ID != "release-2026" || m.Keys[0].Status != proto.KeyStatusActive {
+		t.Fatalf("keys %+v", m.Keys)
+	}
+}
