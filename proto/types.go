@@ -76,13 +76,22 @@ type Signature struct {
 
 // SigningIdentity describes how one signature was made.
 type SigningIdentity struct {
-	Mode             string   `json:"mode"`
-	KeyID            string   `json:"keyId"`
-	KeySource        string   `json:"keySource"`
-	Algorithm        string   `json:"algorithm"`
-	PublicKeyHint    string   `json:"publicKeyHint"`
+	Mode          string `json:"mode"`
+	KeyID         string `json:"keyId"`
+	KeySource     string `json:"keySource"`
+	Algorithm     string `json:"algorithm"`
+	PublicKeyHint string `json:"publicKeyHint"`
+	// CertificateChain is the key's X.509 chain as PEM, leaf first (the
+	// Fulcio leaf, its intermediates and root for keyless); empty for a
+	// key without certificates.
 	CertificateChain []string `json:"certificateChain"`
 	BundleHash       string   `json:"bundleHash"`
+	// CertificateIdentity is the leaf's subject alternative name (what
+	// cosign --certificate-identity matches) and CertificateIssuer its
+	// Fulcio OIDC issuer extension (--certificate-oidc-issuer); omitted
+	// when the certificate has none, or there is no certificate.
+	CertificateIdentity string `json:"certificateIdentity,omitempty"`
+	CertificateIssuer   string `json:"certificateIssuer,omitempty"`
 }
 
 // Quota reports the plan and what is left of today's allowance.
@@ -115,6 +124,11 @@ type KeyInfo struct {
 	NotAfter      *time.Time `json:"notAfter,omitempty"`
 	Tenants       []string   `json:"tenants"`
 	Default       bool       `json:"default,omitempty"`
+	// CertificateChain is the key's X.509 chain as PEM, leaf first, for
+	// keys that come with certificates (PKCS#11 certificate objects,
+	// certificateChainFile); trust export puts its root in the trusted
+	// root.
+	CertificateChain []string `json:"certificateChain,omitempty"`
 }
 
 // Health is the body of /healthz and /readyz.

@@ -31,6 +31,12 @@ func commands() []command {
 		{name: "verify", synopsis: "verify a bundle or envelope offline", run: (*app).cmdVerify, sub: []command{
 			{name: "export", synopsis: "verify a whole export directory against its manifest and provenance", run: (*app).cmdVerifyExport},
 		}},
+		{name: "trust", synopsis: "write the trusted root offline verifiers need", help: trustGroupHelp, sub: []command{
+			{name: "export", synopsis: "write trusted_root.json (and trusted_keys.json) for offline verification", run: (*app).cmdTrustExport},
+		}},
+		{name: "tlog", synopsis: "transparency log handoff", help: tlogGroupHelp, sub: []command{
+			{name: "upload", synopsis: "log a bundle in a Rekor v2 log and write it back with its entry", run: (*app).cmdTlogUpload},
+		}},
 		{name: "keys", synopsis: "list, create, enroll, unlock, rotate and revoke keys", help: keysGroupHelp, sub: []command{
 			{name: "list", synopsis: "list the agent's public keys", run: (*app).cmdKeysList},
 			{name: "create", synopsis: "create a key in a PKCS#11 token or a TPM and print its URI", help: keysCreateHelp, sub: []command{
@@ -173,3 +179,9 @@ to copy closed segments out.`
 
 const devGroupHelp = `Development helpers for a 'signer-agent --dev' state directory. Never use
 them in production.`
+
+const trustGroupHelp = `Trust material for offline verifiers: the agent's keys (with validity
+windows and status), Fulcio's CA, the timestamp authority and Rekor keys.`
+
+const tlogGroupHelp = `Transparency log handoff (SPEC §9.1): the agent never logs; this submits a
+bundle it made to a Rekor v2 log unchanged, as the Attestor does.`

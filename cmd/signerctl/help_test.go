@@ -18,6 +18,8 @@ import (
 var allCommands = []string{
 	"sign", "sign export",
 	"verify", "verify export",
+	"trust", "trust export",
+	"tlog", "tlog upload",
 	"keys", "keys list", "keys create", "keys create pkcs11", "keys create tpm", "keys list-tokens",
 	"keys enroll", "keys enroll fido2", "keys unlock", "keys rotate", "keys revoke",
 	"health",

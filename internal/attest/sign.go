@@ -3,6 +3,7 @@ package attest
 import (
 	"context"
 	"crypto"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,11 +16,24 @@ import (
 )
 
 // Signer is one key taking part in a signature: the agent's key id, the
-// backend it lives in, and the signer itself.
+// backend it lives in, and the signer itself. A key with an X.509 chain
+// (a Fulcio certificate for keyless, or a keyful key's certificate) gets a
+// bundle carrying its leaf certificate instead of a public key hint, and
+// its signingIdentity carries the chain; with a Timestamper its bundle
+// also carries an RFC 3161 timestamp over the signature (see
+// certbundle.go).
 type Signer struct {
 	ID     string
 	Source string
 	Key    crypto.Signer
+	// Mode is proto.ModeKeyless for a Fulcio-certified ephemeral key, which
+	// needs Chain and Timestamper; empty means keyful.
+	Mode string
+	// Chain is the key's certificate chain, DER, leaf first; nil for a
+	// bare public key.
+	Chain [][]byte
+	// Timestamper, when set, timestamps the signature.
+	Timestamper Timestamper
 }
 
 // Result is the signed output of one request.
@@ -63,8 +77,14 @@ func Sign(ctx context.Context, payload []byte, signers []Signer) (*Result, error
 		return nil, errors.New("sign: no keys")
 	}
 	ds := make([]dsse.Signer, len(signers))
+	leaves := make([]*x509.Certificate, len(signers))
 	for i, s := range signers {
 		ds[i] = dsseSigner{s}
+		leaf, err := checkSigner(s)
+		if err != nil {
+			return nil, fmt.Errorf("sign: %w", err)
+		}
+		leaves[i] = leaf
 	}
 	es, err := dsse.NewEnvelopeSigner(ds...)
 	if err != nil {
@@ -94,21 +114,18 @@ func Sign(ctx context.Context, payload []byte, signers []Signer) (*Result, error
 		if err != nil {
 			return nil, err
 		}
-		b, err := BundleJSON(payload, sig, hint)
+		var b json.RawMessage
+		if s.certified() {
+			b, err = certBundle(ctx, s, leaves[i], payload, sig)
+		} else {
+			b, err = BundleJSON(payload, sig, hint)
+		}
 		if err != nil {
 			return nil, err
 		}
 		res.Envelope.Signatures = append(res.Envelope.Signatures, proto.Signature{KeyID: s.ID, Sig: sig})
 		res.Bundles = append(res.Bundles, b)
-		res.SigningIdentity = append(res.SigningIdentity, proto.SigningIdentity{
-			Mode:             proto.ModeKeyful,
-			KeyID:            s.ID,
-			KeySource:        s.Source,
-			Algorithm:        alg,
-			PublicKeyHint:    hint,
-			CertificateChain: []string{},
-			BundleHash:       Digest(b),
-		})
+		res.SigningIdentity = append(res.SigningIdentity, identityFor(s, leaves[i], alg, hint, b))
 	}
 	res.BundleHash = Digest(canonicalArray(res.Bundles))
 	return res, nil

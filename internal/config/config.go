@@ -51,6 +51,8 @@ type Config struct {
 	Limits  Limits   `yaml:"limits,omitempty"`
 	Tenants []Tenant `yaml:"tenants,omitempty"`
 	Keys    []Key    `yaml:"keys,omitempty"`
+	// Keyless configures keyless signing (keyless.go).
+	Keyless Keyless `yaml:"keyless,omitempty"`
 	// RevocationList is a watched YAML file of revoked key ids
 	// (revoked: [{id, reason, at}]); default <stateDir>/revoked-keys.yaml.
 	// POST /admin/v1/keys/{id}/revoke appends to it.
@@ -147,6 +149,7 @@ func (c *Config) applyDefaults(base string) {
 		c.StateDir = DefaultStateDir
 	}
 	c.StateDir = resolve(base, c.StateDir)
+	c.Keyless.applyDefaults(base)
 	c.Listen.applyDefaults(base)
 	c.Transport.applyDefaults()
 	c.Limits.Resources.applyDefaults()
@@ -189,6 +192,9 @@ func (c *Config) Validate() error {
 	c.validateKeys(p)
 	c.Metrics.validate(p)
 	c.Logging.validate(p)
+	for _, err := range c.validateKeyless() {
+		p.errs = append(p.errs, err)
+	}
 	return p.err()
 }
 

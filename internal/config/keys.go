@@ -18,12 +18,16 @@ type Key struct {
 	Status    string     `yaml:"status,omitempty"` // active (default), verify-only, revoked
 	NotBefore *time.Time `yaml:"notBefore,omitempty"`
 	NotAfter  *time.Time `yaml:"notAfter,omitempty"`
+	// CertificateChainFile is a PEM chain for the key, leaf first
+	// (keyless.go).
+	CertificateChainFile string `yaml:"certificateChainFile,omitempty"`
 }
 
 func (c *Config) applyKeyDefaults(base string) {
 	for i := range c.Keys {
 		setDefault(&c.Keys[i].Status, proto.KeyStatusActive)
 		c.Keys[i].URI = resolveKeyURI(base, c.Keys[i].URI)
+		c.Keys[i].CertificateChainFile = resolve(base, c.Keys[i].CertificateChainFile)
 	}
 }
 

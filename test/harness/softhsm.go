@@ -14,6 +14,9 @@ import (
 // SoftHSMModule is Debian's SoftHSM2 PKCS#11 module.
 const SoftHSMModule = "/usr/lib/softhsm/libsofthsm2.so"
 
+// SoftHSMPIN is the user PIN of the tokens SoftHSMKey initialises.
+const SoftHSMPIN = "1234-test-pin"
+
 // SoftHSMKey initialises a SoftHSM2 token in a temporary directory
 // (SOFTHSM2_CONF is set for the test), generates a P-256 key on it and
 // returns its pkcs11: URI (PIN from a file). A missing SoftHSM2 fails the
@@ -31,7 +34,7 @@ func SoftHSMKey(t testing.TB, label string) string {
 	conf := filepath.Join(dir, "softhsm2.conf")
 	os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600)
 	t.Setenv("SOFTHSM2_CONF", conf)
-	const pin = "1234-test-pin"
+	const pin = SoftHSMPIN
 	if out, err := exec.Command("softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "so-"+pin).CombinedOutput(); err != nil {
 		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
 	}

@@ -54,3 +54,6 @@ func (k *Key) Close() error { return nil }
 
 // Stats returns zero counters.
 func (k *Key) Stats() Stats { return Stats{} }
+
+// CertificateChain fails with ErrNoCgo.
+func (k *Key) CertificateChain(context.Context) ([][]byte, error) { return nil, ErrNoCgo }
