@@ -24,30 +24,31 @@ import (
 // audit_unavailable.
 func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	ctx := rc.r.Context()
-	t0 := time.Now()
-	res, err := signWith(ctx, rc.statement, rc.keys)
-	for _, k := range rc.keys {
-		a.metrics.Sign(k.cfg.ID, k.source, time.Since(t0), err == nil)
+	res, gate, d := a.signAndCommit(ctx, rc)
+	if d != nil {
+		a.refuse(ctx, w, rc, gate, d)
+		return
 	}
+	resp := a.signResponse(rc, res)
+	body, err := encodeWithBundles(resp, &resp.Bundles)
 	if err != nil {
-		if fb := a.fallbackFor(rc, err); fb != nil {
-			primary := rc.keys[0]
-			a.log.Warn("primary key backend failed; signing with the fallback key",
-				zap.String("requestId", rc.id), zap.String("tenant", rc.tenant),
-				zap.String("primary", primary.cfg.ID), zap.String("fallback", fb.cfg.ID), zap.Error(err))
-			a.metrics.Fallback(rc.tenant, primary.cfg.ID, fb.cfg.ID)
-			rc.rec.Reason = fmt.Sprintf("fallback from key %q to %q: %v", primary.cfg.ID, fb.cfg.ID, err)
-			rc.keys = []*keyEntry{fb}
-			rc.rec.KeyIDs, rc.rec.KeySources, rc.rec.KeyFingerprints = []string{fb.cfg.ID}, []string{fb.source}, []string{fb.fingerprint}
-			t0 = time.Now()
-			res, err = signWith(ctx, rc.statement, rc.keys)
-			a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)
-		}
+		a.log.Error("encode response", zap.String("requestId", rc.id), zap.Error(err))
+		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "", rc.id))
+		return
 	}
+	writeBody(w, body)
+}
+
+// signAndCommit signs rc.statement with rc.keys (or the tenant's fallback
+// key when the primary backend fails), appends the allow record and
+// commits the quota ticket. On failure it returns the gate and denial to
+// refuse with: nothing was signed, or the signature was discarded because
+// it could not be audited.
+func (a *Agent) signAndCommit(ctx context.Context, rc *requestContext) (*attest.Result, string, *Denial) {
+	res, err := a.sign(ctx, rc)
 	if err != nil {
 		a.log.Error("signing failed", zap.String("requestId", rc.id), zap.Error(err))
-		a.refuse(ctx, w, rc, gateSign, signingDenial(err))
-		return
+		return nil, gateSign, signingDenial(err)
 	}
 	rc.rec.Decision = audit.Allow
 	rc.rec.Gate = gateSign
@@ -56,19 +57,53 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	rc.rec.LatencyMS = msSince(a.now, rc.start)
 	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
 		a.log.Error("audit append failed; signature discarded", zap.String("requestId", rc.id), zap.Error(err))
-		a.refuse(ctx, w, rc, gateAudit, auditDenial(err))
-		return
+		return nil, gateAudit, auditDenial(err)
 	}
-	// Each decision is in the audit log; the success line is debug-level
-	// so the log does not duplicate the audit at request rate.
 	if rc.ticket != nil {
 		rc.ticket.Commit()
 	}
+	// Each decision is in the audit log; the success line is debug-level
+	// so the log does not duplicate the audit at request rate.
 	a.log.Debug("signed",
 		zap.String("requestId", rc.id), zap.String("traceId", rc.traceID), zap.String("tenant", rc.tenant),
 		zap.String("decision", audit.Allow), zap.Strings("keys", rc.rec.KeyIDs),
 		zap.String("payloadDigest", res.PayloadDigest), zap.Float64("latencyMs", rc.rec.LatencyMS))
-	body, err := encodeSignResponse(&proto.SignResponse{
+	return res, "", nil
+}
+
+// sign signs rc.statement with rc.keys, falling back to the tenant's
+// fallback key when the primary's backend fails (the switch is logged,
+// counted and noted in the audit record).
+func (a *Agent) sign(ctx context.Context, rc *requestContext) (*attest.Result, error) {
+	t0 := time.Now()
+	res, err := signWith(ctx, rc.statement, rc.keys)
+	for _, k := range rc.keys {
+		a.metrics.Sign(k.cfg.ID, k.source, time.Since(t0), err == nil)
+	}
+	if err == nil {
+		return res, nil
+	}
+	fb := a.fallbackFor(rc, err)
+	if fb == nil {
+		return nil, err
+	}
+	primary := rc.keys[0]
+	a.log.Warn("primary key backend failed; signing with the fallback key",
+		zap.String("requestId", rc.id), zap.String("tenant", rc.tenant),
+		zap.String("primary", primary.cfg.ID), zap.String("fallback", fb.cfg.ID), zap.Error(err))
+	a.metrics.Fallback(rc.tenant, primary.cfg.ID, fb.cfg.ID)
+	rc.rec.Reason = fmt.Sprintf("fallback from key %q to %q: %v", primary.cfg.ID, fb.cfg.ID, err)
+	rc.keys = []*keyEntry{fb}
+	rc.rec.KeyIDs, rc.rec.KeySources, rc.rec.KeyFingerprints = []string{fb.cfg.ID}, []string{fb.source}, []string{fb.fingerprint}
+	t0 = time.Now()
+	res, err = signWith(ctx, rc.statement, rc.keys)
+	a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)
+	return res, err
+}
+
+// signResponse is the §4.2 answer for a signed and audited request.
+func (a *Agent) signResponse(rc *requestContext, res *attest.Result) *proto.SignResponse {
+	return &proto.SignResponse{
 		RequestID:       rc.id,
 		AuditID:         rc.rec.AuditID,
 		Envelope:        res.Envelope,
@@ -77,16 +112,7 @@ func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 		PayloadDigest:   res.PayloadDigest,
 		BundleHash:      res.BundleHash,
 		Quota:           rc.quota,
-	})
-	if err != nil {
-		a.log.Error("encode response", zap.String("requestId", rc.id), zap.Error(err))
-		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "", rc.id))
-		return
 	}
-	w.Header().Set("Content-Type", proto.MediaTypeJSON)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
 }
 
 // signWith signs the statement with ks, or fails with the reason a pending
@@ -103,29 +129,31 @@ func signWith(ctx context.Context, statement []byte, ks []*keyEntry) (*attest.Re
 	return attest.Sign(ctx, statement, signers)
 }
 
-// encodeSignResponse marshals a response, splicing the bundles in as the
-// canonical bytes they already are: encoding/json would otherwise re-scan
-// and compact every bundle (a measurable share of each request).
-func encodeSignResponse(r *proto.SignResponse) ([]byte, error) {
-	bundles := r.Bundles
-	shell := *r
-	shell.Bundles = []json.RawMessage{}
-	b, err := json.Marshal(&shell)
+// encodeWithBundles marshals v, a response holding the bundles *bundles
+// points into, splicing the bundles in as the canonical bytes they already
+// are: encoding/json would otherwise re-scan and compact every bundle (a
+// measurable share of each request). v's JSON must hold the member
+// "bundles" exactly once.
+func encodeWithBundles(v any, bundles *[]json.RawMessage) ([]byte, error) {
+	saved := *bundles
+	*bundles = []json.RawMessage{}
+	b, err := json.Marshal(v)
+	*bundles = saved
 	if err != nil {
 		return nil, err
 	}
 	const marker = `"bundles":[]`
 	i := bytes.Index(b, []byte(marker))
-	if i < 0 {
-		return nil, errors.New("encode response: bundles field not found")
+	if i < 0 || bytes.Count(b, []byte(marker)) != 1 {
+		return nil, errors.New("encode response: bundles field not found exactly once")
 	}
 	n := len(b) + 2
-	for _, x := range bundles {
+	for _, x := range saved {
 		n += len(x) + 1
 	}
 	out := make([]byte, 0, n)
 	out = append(out, b[:i+len(marker)-1]...)
-	for j, x := range bundles {
+	for j, x := range saved {
 		if j > 0 {
 			out = append(out, ',')
 		}
@@ -133,6 +161,14 @@ func encodeSignResponse(r *proto.SignResponse) ([]byte, error) {
 	}
 	out = append(out, b[i+len(marker)-1:]...)
 	return append(out, '\n'), nil
+}
+
+// writeBody writes a 200 JSON answer.
+func writeBody(w http.ResponseWriter, body []byte) {
+	w.Header().Set("Content-Type", proto.MediaTypeJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // fallbackFor returns the tenant's fallback key when the request used the
