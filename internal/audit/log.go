@@ -170,14 +170,25 @@ type Log struct {
 
 var _ Auditor = (*Log)(nil)
 
-// request is one Append or a control operation for the writer.
+// request is one Append, one AppendBatch or a control operation for the
+// writer. The records of one request go into one write and one fdatasync
+// whenever they fit in a chunk (see commit).
 type request struct {
 	op   int
-	pre  []byte // the record, encoded without chain fields
-	seq  uint64 // assigned by the writer
+	recs []pendingRecord
+	// done is how many of recs are durable; set by the writer before it
+	// answers on err.
+	done int
+	err  chan error
+}
+
+// pendingRecord is one record of a request: its encoding without chain
+// fields and the chain fields the writer assigns.
+type pendingRecord struct {
+	pre  []byte
+	seq  uint64
 	prev string
 	hash string
-	err  chan error
 }
 
 const (
@@ -280,7 +291,7 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 		l.st.failed.Add(1)
 		return fmt.Errorf("append audit record: %w (%d bytes)", ErrTooLarge, len(pre))
 	}
-	req := &request{op: opAppend, pre: pre, err: make(chan error, 1)}
+	req := &request{op: opAppend, recs: []pendingRecord{{pre: pre}}, err: make(chan error, 1)}
 	if err := l.send(ctx, req); err != nil {
 		l.st.failed.Add(1)
 		return err
@@ -289,7 +300,8 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 		l.st.failed.Add(1)
 		return err
 	}
-	r.Seq, r.PrevHash, r.Hash, r.Recovered = req.seq, req.prev, req.hash, nil
+	p := &req.recs[0]
+	r.Seq, r.PrevHash, r.Hash, r.Recovered = p.seq, p.prev, p.hash, nil
 	l.st.lastAppend.Store(int64(time.Since(start)))
 	return nil
 }
@@ -406,9 +418,15 @@ func (l *Log) do(op int) error {
 // commit makes reqs durable, preceded by a Notice record when a recovery
 // is pending, and answers every request. Records go into chunks of at most
 // maxChunkBytes; each chunk is one write and one fdatasync, so a record is
-// acknowledged only once it and everything before it are on disk. A chunk
-// that fails is cut off the segment again (see ready) and fails every
-// request from it on.
+// acknowledged only once it and everything before it are on disk. The
+// records of one request (an AppendBatch) go into one chunk, and into one
+// segment, whenever they fit in a chunk: a request that does not fit after
+// the records already in the chunk starts the next chunk, and one that does
+// not fit in the rest of the active segment starts the next segment. Only
+// a request larger than a chunk is split over several, record by record.
+// A chunk that fails is cut off the segment again (see ready) and fails
+// every request from it on; request.done tells how many records of the
+// first failed request were already durable.
 func (l *Log) commit(reqs []*request) error {
 	if len(reqs) == 0 && len(l.pending) == 0 {
 		return nil
@@ -416,7 +434,7 @@ func (l *Log) commit(reqs []*request) error {
 	t0 := time.Now()
 	var (
 		err     error
-		i       int
+		i, k    int // next request, and its next record (k > 0: split over chunks)
 		records int
 		bytes   int
 	)
@@ -427,7 +445,7 @@ func (l *Log) commit(reqs []*request) error {
 		buf := l.buf[:0]
 		seq, prev := l.seq, l.hash
 		notice := false
-		j := i
+		j, jk := i, k
 		fits := func(n int) bool {
 			end := l.off + int64(len(buf))
 			return end == 0 || end+int64(n) <= l.segSize
@@ -440,21 +458,59 @@ func (l *Log) commit(reqs []*request) error {
 				seq, prev, notice = seq+1, h, true
 			}
 		}
-		for j < len(reqs) && (notice || len(l.pending) == 0) {
-			l.body = appendBody(l.body[:0], seq+1, prev, reqs[j].pre)
+		// encode appends record e of request r to buf and advances the chain.
+		encode := func(r *request, e int) {
+			p := &r.recs[e]
+			l.body = appendBody(l.body[:0], seq+1, prev, p.pre)
 			var h string
 			l.line, h = appendLine(l.line[:0], prev, l.body)
-			if !fits(len(l.line)) || (len(buf) > 0 && len(buf)+len(l.line) > maxChunkBytes) {
-				break
-			}
 			buf = append(buf, l.line...)
-			reqs[j].seq, reqs[j].prev, reqs[j].hash = seq+1, prev, h
+			p.seq, p.prev, p.hash = seq+1, prev, h
 			seq, prev = seq+1, h
-			j++
+		}
+	fill:
+		for j < len(reqs) && (notice || len(l.pending) == 0) {
+			r := reqs[j]
+			mark, seq0, prev0 := len(buf), seq, prev
+			for e := jk; e < len(r.recs); e++ {
+				encode(r, e)
+			}
+			start := l.off + int64(mark)
+			inSegment := start == 0 || l.off+int64(len(buf)) <= l.segSize
+			inChunk := len(buf) <= maxChunkBytes || (mark == 0 && len(r.recs)-jk == 1)
+			if inSegment && inChunk {
+				j, jk = j+1, 0
+				continue
+			}
+			// The request's remaining records do not all fit: take them
+			// back, and end the chunk before them unless the chunk is
+			// empty.
+			buf, seq, prev = buf[:mark], seq0, prev0
+			if mark > 0 || !inSegment {
+				break // a new chunk, or (empty chunk) a new segment
+			}
+			// Alone in an empty chunk and still larger than one: split it,
+			// record by record, over chunks.
+			for jk < len(r.recs) {
+				p := &r.recs[jk]
+				l.body = appendBody(l.body[:0], seq+1, prev, p.pre)
+				var h string
+				l.line, h = appendLine(l.line[:0], prev, l.body)
+				if !fits(len(l.line)) || (len(buf) > 0 && len(buf)+len(l.line) > maxChunkBytes) {
+					break fill
+				}
+				buf = append(buf, l.line...)
+				p.seq, p.prev, p.hash = seq+1, prev, h
+				seq, prev = seq+1, h
+				jk++
+			}
+			j, jk = j+1, 0
+			break
 		}
 		l.buf = buf
 		if len(buf) == 0 {
-			// The next record does not fit in the active segment.
+			// The next record (or request) does not fit in the active
+			// segment.
 			err = l.rotate()
 			continue
 		}
@@ -468,20 +524,25 @@ func (l *Log) commit(reqs []*request) error {
 			l.st.recoveries.Add(uint64(len(l.pending)))
 			l.pending = nil
 		}
-		records += j - i
+		n := countRecords(reqs, i, k, j, jk)
+		records += n
 		bytes += len(buf)
 		// Counters first, so a caller that sees its ack sees them too.
-		l.st.appends.Add(uint64(j - i))
+		l.st.appends.Add(uint64(n))
 		l.st.bytes.Add(uint64(len(buf)))
 		l.st.lastSeq.Store(l.seq)
 		l.st.unavailable.Store(false)
 		for _, r := range reqs[i:j] {
+			r.done = len(r.recs)
 			r.err <- nil
+		}
+		if jk > 0 {
+			reqs[j].done = jk
 		}
 		if l.cfg.Forwarder != nil {
 			l.cfg.Forwarder.Forward(buf)
 		}
-		i = j
+		i, k = j, jk
 	}
 	d := time.Since(t0)
 	l.st.batches.Add(1)
@@ -489,11 +550,23 @@ func (l *Log) commit(reqs []*request) error {
 	if err != nil {
 		l.st.unavailable.Store(true)
 	}
+	failed := 0
 	for _, r := range reqs[i:] {
+		failed += len(r.recs) - r.done
 		r.err <- err
 	}
-	l.obs.Committed(Commit{Records: records, Failed: len(reqs) - i, Bytes: bytes, Latency: d, Err: err})
+	l.obs.Committed(Commit{Records: records, Failed: failed, Bytes: bytes, Latency: d, Err: err})
 	return err
+}
+
+// countRecords counts the records from request i, record k, up to (not
+// including) request j, record jk.
+func countRecords(reqs []*request, i, k, j, jk int) int {
+	n := jk - k
+	for _, r := range reqs[i:j] {
+		n += len(r.recs)
+	}
+	return n
 }
 
 // noticeBody encodes the Notice record for the pending recoveries.
