@@ -62,6 +62,8 @@ type Config struct {
 	Logging        Logging `yaml:"logging,omitempty"`
 	// Quota says where plan quotas are counted (SPEC §16; quota.go).
 	Quota Quota `yaml:"quota,omitempty"`
+	// Idempotency keeps answers for retries (SPEC §4.6; idempotency.go).
+	Idempotency Idempotency `yaml:"idempotency,omitempty"`
 
 	// path is the file the config was loaded from (empty for in-memory);
 	// digest is "sha256:<hex>" of its bytes.
@@ -160,6 +162,7 @@ func (c *Config) applyDefaults(base string) {
 	c.Entitlement.applyDefaults(base)
 	c.DPoP.applyDefaults()
 	c.Audit.applyDefaults(base, c.StateDir)
+	c.Idempotency.applyDefaults(base, c.StateDir)
 	if c.RevocationList == "" {
 		c.RevocationList = filepath.Join(c.StateDir, "revoked-keys.yaml")
 	}
@@ -184,6 +187,7 @@ func (c *Config) Validate() error {
 	c.validateTenants(p)
 	c.validatePlans(p)
 	c.Audit.validate(p)
+	c.Idempotency.validate(p)
 	c.Limits.validate(p)
 	c.Limits.Resources.validate(p, c.Transport.MaxBodyBytes)
 	for _, err := range c.validateQuota() {
