@@ -42,7 +42,7 @@ func TestIdempotencyRejects(t *testing.T) {
 		"negative entries":  {"{maxEntries: -1}", "idempotency.maxEntries"},
 		"bytes under 1 MiB": {"{maxBytes: 1000}", "idempotency.maxBytes"},
 		"unknown key":       {"{ttl: 1m}", "ttl"},
-		"window not a span": {"{window: soon}", "idempotency"},
+		"window not a span": {"{window: soon}", "time.Duration"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(minimal+"idempotency: "+c.yaml+"\n"), "/etc/sa", "")
