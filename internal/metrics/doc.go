@@ -40,6 +40,8 @@
 // | `signer_audit_events_total` | counter | `kind` | audit log maintenance: `rotated`, `recovered`, `abandoned`, `write_failed`, `pruned`, `prune_failed` |
 // | `signer_audit_queue_depth` | gauge | | audit appends waiting for the writer |
 // | `signer_ready` | gauge | | 1 when ready (keys unlocked, trust roots loaded), else 0 |
+// | `signer_idempotency_total` | counter | `route`, `outcome` | requests with an `Idempotency-Key`: `stored` (the answer is kept for retries), `replayed` (a retry got the kept answer, `Idempotent-Replayed: true`), `reused` (the key came with another request: 422 `idempotency_key_reused`), `not_stored` (an answer over `idempotency.maxBytes`, sent but not kept) |
+// | `signer_batch_items_total` | counter | `code` | items of admitted batches (`/sign/batch`) by outcome: `ok` when signed, else the item's error code |
 //
 // Histograms of latencies use LatencyBuckets (0.5 ms to 5 s), except the
 // quota store's, which uses QuotaStoreBuckets (50 µs to 1 s). The Go

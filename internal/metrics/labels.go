@@ -10,6 +10,7 @@ import (
 var routes = map[string]bool{
 	proto.PathSignDSSE:     true,
 	proto.PathSignExport:   true,
+	proto.PathSignBatch:    true,
 	proto.PathReferrers:    true,
 	proto.PathKeys:         true,
 	proto.PathHealthz:      true,
