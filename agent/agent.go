@@ -40,6 +40,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		fido2:         opts.FIDO2,
 		keyRetry:      opts.KeyRetryInterval,
 		reloadSignals: opts.ReloadSignals,
+		afterCommit:   opts.AfterCommit,
 	}
 	a.reload = a.Reload
 	if a.keyRetry <= 0 {
@@ -70,6 +71,14 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		}
 		a.auditor = l
 	}
+	// Kept answers come back from the journal once the audit log says
+	// their records are durable.
+	if a.idem, err = a.openIdempotency(cfg); err != nil {
+		if opts.Auditor == nil {
+			a.closeAudit()
+		}
+		return nil, err
+	}
 	// Tenant buckets and counters live for the process: the quota
 	// settings are read at start.
 	a.quota, err = a.openQuota(ctx, cfg)
@@ -89,6 +98,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 		}
 	}
 	if err != nil {
+		_ = a.idem.Close()
 		if opts.Auditor == nil {
 			a.closeAudit()
 		}
@@ -196,6 +206,9 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	s.closeKeys(nil)
 	if err := a.quota.Close(); err != nil {
 		a.log.Warn("closing the quota store", zap.Error(err))
+	}
+	if err := a.idem.Close(); err != nil {
+		a.log.Warn("closing the idempotency journal", zap.Error(err))
 	}
 	a.closeAudit()
 	a.log.Info("stopped")

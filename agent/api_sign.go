@@ -21,29 +21,31 @@ import (
 // handleSign runs after every gate passed: it signs, audits, then answers.
 // The response is written only once the allow record is appended; if the
 // audit log refuses it, the signature is discarded and the caller gets
-// audit_unavailable.
+// audit_unavailable. The answer is encoded before the record is appended,
+// so that a request with an Idempotency-Key can journal it (see
+// prepareAnswer).
 func (a *Agent) handleSign(w http.ResponseWriter, rc *requestContext) {
 	ctx := rc.r.Context()
-	res, gate, d := a.signAndCommit(ctx, rc)
+	rc.encode = func(res *attest.Result) ([]byte, error) {
+		resp := a.signResponse(rc, res)
+		return encodeWithBundles(resp, &resp.Bundles)
+	}
+	_, gate, d := a.signAndCommit(ctx, rc)
 	if d != nil {
 		a.refuse(ctx, w, rc, gate, d)
 		return
 	}
-	resp := a.signResponse(rc, res)
-	body, err := encodeWithBundles(resp, &resp.Bundles)
-	if err != nil {
-		a.log.Error("encode response", zap.String("requestId", rc.id), zap.Error(err))
-		writeProblem(w, proto.NewProblem(proto.CodeInternalError, "", rc.id))
-		return
-	}
-	writeBody(w, body)
+	writeBody(w, rc.answer)
 }
 
 // signAndCommit signs rc.statement with rc.keys (or the tenant's fallback
 // key when the primary backend fails), appends the allow record and
-// commits the quota ticket. On failure it returns the gate and denial to
-// refuse with: nothing was signed, or the signature was discarded because
-// it could not be audited.
+// commits the quota ticket. With rc.encode set it also builds the answer
+// into rc.answer before the record is appended and journals it under the
+// request's Idempotency-Key (prepareAnswer); once the record is durable
+// the answer is published for retries (answerCommitted). On failure it
+// returns the gate and denial to refuse with: nothing was signed, or the
+// signature was discarded because it could not be audited.
 func (a *Agent) signAndCommit(ctx context.Context, rc *requestContext) (*attest.Result, string, *Denial) {
 	res, err := a.sign(ctx, rc)
 	if err != nil {
@@ -55,6 +57,9 @@ func (a *Agent) signAndCommit(ctx context.Context, rc *requestContext) (*attest.
 	rc.rec.BundleHash = res.BundleHash
 	rc.rec.Time = a.now().UTC()
 	rc.rec.LatencyMS = msSince(a.now, rc.start)
+	if gate, d := a.prepareAnswer(ctx, rc, res); d != nil {
+		return nil, gate, d
+	}
 	if err := a.auditor.Append(ctx, &rc.rec); err != nil {
 		a.log.Error("audit append failed; signature discarded", zap.String("requestId", rc.id), zap.Error(err))
 		return nil, gateAudit, auditDenial(err)
@@ -62,6 +67,7 @@ func (a *Agent) signAndCommit(ctx context.Context, rc *requestContext) (*attest.
 	if rc.ticket != nil {
 		rc.ticket.Commit()
 	}
+	a.answerCommitted(rc)
 	// Each decision is in the audit log; the success line is debug-level
 	// so the log does not duplicate the audit at request rate.
 	a.log.Debug("signed",

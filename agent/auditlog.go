@@ -14,6 +14,10 @@ type AuditLog interface {
 	// Append makes r durable (setting its id and seq) or fails; nothing is
 	// signed or changed unaudited.
 	Append(ctx context.Context, r *audit.Record) error
+	// AppendBatch makes the records of one batch durable together (one
+	// group commit) and returns how many, from the first, are durable:
+	// len(rs) and nil, or fewer and an error.
+	AppendBatch(ctx context.Context, rs []*audit.Record) (int, error)
 	// Query streams the records matching f, oldest first.
 	Query(f audit.Filter, fn func(audit.Record) error) error
 	// Rotate closes the active segment.

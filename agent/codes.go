@@ -8,6 +8,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/idempotency"
 	"github.com/stellaops/signer-agent/internal/metrics"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
@@ -148,4 +149,26 @@ func bodyDenial(err error, max int64) *Denial {
 		return deny(proto.CodePayloadTooLarge, fmt.Sprintf("request body over %d bytes", max), "body over cap while reading")
 	}
 	return deny(proto.CodeInvalidRequest, "could not read request body", "read body: "+err.Error())
+}
+
+// idempotencyDenial maps an idempotency lookup failure: a key reused with
+// another request, or the caller's context ending while it waited for the
+// first request with its key.
+func idempotencyDenial(err error) *Denial {
+	if errors.Is(err, idempotency.ErrKeyReused) {
+		return deny(proto.CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request",
+			"idempotency key reused with a different request")
+	}
+	d := deny(proto.CodeAgentBusy, "a request with this Idempotency-Key is still being served; retry later", err.Error())
+	d.RetryAfter = time.Second
+	return d
+}
+
+// journalDenial is the refusal when a signed answer could not be made
+// durable in the idempotency journal: the signature is discarded (nothing
+// was audited as allowed), and a retry with the same key may try again.
+func journalDenial(err error) *Denial {
+	d := deny(proto.CodeAuditUnavailable, "the idempotency journal is unavailable; nothing was signed", err.Error())
+	d.RetryAfter = retryBackend
+	return d
 }

@@ -11,6 +11,20 @@ import (
 // bodyGate reads the body under the cap, decodes and validates the sign
 // request strictly and builds the canonical statement.
 func (a *Agent) bodyGate(_ context.Context, rc *requestContext) *Denial {
+	if d := a.readBody(rc); d != nil {
+		return d
+	}
+	req, err := proto.DecodeSignRequest(rc.body)
+	if err != nil {
+		return deny(proto.CodeInvalidRequest, trimInvalid(err), err.Error())
+	}
+	return useRequest(rc, req)
+}
+
+// readBody reads the request body into rc.body, under the transport cap
+// and the in-flight memory budget (whose charge is given back when the
+// request is answered).
+func (a *Agent) readBody(rc *requestContext) *Denial {
 	max := rc.snap.cfg.Transport.MaxBodyBytes
 	body, release, err := a.budget.read(rc.r, max)
 	rc.onDone = append(rc.onDone, release)
@@ -21,10 +35,13 @@ func (a *Agent) bodyGate(_ context.Context, rc *requestContext) *Denial {
 		return bodyDenial(err, max)
 	}
 	rc.body = body
-	req, err := proto.DecodeSignRequest(body)
-	if err != nil {
-		return deny(proto.CodeInvalidRequest, trimInvalid(err), err.Error())
-	}
+	return nil
+}
+
+// useRequest makes a decoded sign request rc's: it notes the request's
+// facts in the audit record and builds the canonical statement. A batch
+// item goes through it as a /sign/dsse body does.
+func useRequest(rc *requestContext, req *proto.SignRequest) *Denial {
 	rc.req = req
 	rc.rec.PredicateType = req.PredicateType
 	rc.rec.ScannerDigest = req.ScannerImageDigest

@@ -27,13 +27,36 @@ func (a *Agent) signGates(sock socketKind) []gate {
 		{gateBody, a.bodyGate},
 		{gateEntitlement, a.entitlementGate},
 		{gateRelease, a.releaseGate},
+		{gateIdempotency, a.idempotencyGate},
 		{gateQuota, a.quotaGate},
 		{gatePolicy, a.policyGate},
 	}
 }
 
+// batchGates is the /sign/batch pipeline after transport and peer (SPEC
+// §4.5): the token, the binding, the batch's body, its entitlement and its
+// release are checked once for the batch, then its Idempotency-Key is
+// looked up; body validation, quotas, policy, signing and audit then run
+// per item (handleBatch).
+func (a *Agent) batchGates(sock socketKind) []gate {
+	binding := gate{gateDPoP, a.dpopGate}
+	if sock == socketTCP {
+		binding = gate{gateMTLS, mtlsGate}
+	}
+	return []gate{
+		{gateOpTok, a.optokGate},
+		binding,
+		{gateBody, a.batchBodyGate},
+		{gateEntitlement, a.entitlementGate},
+		{gateRelease, a.releaseGate},
+		{gateIdempotency, a.idempotencyGate},
+	}
+}
+
 // runGates runs gates in order and returns the first denial and its gate;
-// each gate's latency goes to the metrics.
+// each gate's latency goes to the metrics. A gate that found a kept answer
+// for the request (rc.replay, the idempotency gate) ends the run: the
+// route answers with it.
 func (a *Agent) runGates(ctx context.Context, rc *requestContext, gates []gate) (string, *Denial) {
 	for _, g := range gates {
 		t := time.Now()
@@ -41,6 +64,9 @@ func (a *Agent) runGates(ctx context.Context, rc *requestContext, gates []gate) 
 		a.metrics.Gate(g.name, time.Since(t))
 		if d != nil {
 			return g.name, d
+		}
+		if rc.replay != nil {
+			break
 		}
 	}
 	return "", nil

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/idempotency"
 	"github.com/stellaops/signer-agent/internal/peercred"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
@@ -26,6 +28,7 @@ const (
 	gateBody        = "body"
 	gateEntitlement = "entitlement"
 	gateRelease     = "release"
+	gateIdempotency = "idempotency"
 	gateQuota       = "quota"
 	gatePolicy      = "policy"
 	gateSign        = "sign"
@@ -78,6 +81,23 @@ type requestContext struct {
 	req       *proto.SignRequest
 	statement []byte
 	keys      []*keyEntry
+	// batch is the decoded body of /sign/batch; rc.req then holds only
+	// the batch's effective poe and scannerImageDigest, for the
+	// batch-level gates.
+	batch *proto.DecodedBatch
+
+	// idem is the request's claim on its Idempotency-Key (nil without a
+	// key); replay is the kept answer a retry gets instead, set by the
+	// idempotency gate, which then ends the pipeline. idemKept says the
+	// answer was journaled (not over idempotency.maxBytes).
+	idem     *idempotency.Claim
+	replay   *idempotency.Entry
+	idemKept bool
+	// encode, when set by the handler, builds the answer of a signed
+	// request before its audit record is appended (so that it can be
+	// journaled for retries); answer holds the bytes.
+	encode func(*attest.Result) ([]byte, error)
+	answer []byte
 
 	// onDone run when the request has been answered (budget releases).
 	onDone []func()

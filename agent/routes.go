@@ -44,6 +44,10 @@ func (rs *routes) add(pattern string, rt route) {
 			a.refuse(r.Context(), w, rc, g, d)
 			return
 		}
+		if rc.replay != nil {
+			a.writeReplay(w, rc) // a retry under an Idempotency-Key
+			return
+		}
 		rt.handle(w, rc)
 	})
 	if _, seen := rs.allow[path]; !seen {
@@ -62,6 +66,7 @@ func (rs *routes) add(pattern string, rt route) {
 func (a *Agent) apiHandler() http.Handler {
 	rs := a.newRoutes()
 	rs.add("POST "+proto.PathSignDSSE, route{gates: a.signGates(socketAPI), handle: a.handleSign})
+	rs.add("POST "+proto.PathSignBatch, route{gates: a.batchGates(socketAPI), handle: a.handleBatch})
 	rs.add("GET "+proto.PathKeys, route{handle: a.handleKeys})
 	rs.add("GET "+proto.PathReferrers, route{handle: a.handleReferrers})
 	rs.add("GET "+proto.PathHealthz, route{handle: a.handleHealthz})
@@ -75,6 +80,7 @@ func (a *Agent) apiHandler() http.Handler {
 func (a *Agent) tcpHandler() http.Handler {
 	rs := a.newRoutes()
 	rs.add("POST "+proto.PathSignDSSE, route{gates: a.signGates(socketTCP), handle: a.handleSign})
+	rs.add("POST "+proto.PathSignBatch, route{gates: a.batchGates(socketTCP), handle: a.handleBatch})
 	rs.add("GET "+proto.PathKeys, route{handle: a.handleKeys})
 	rs.add("GET "+proto.PathHealthz, route{handle: a.handleHealthz})
 	rs.add("GET "+proto.PathReadyz, route{handle: a.handleReadyz})

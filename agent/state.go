@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/stellaops/signer-agent/internal/audit"
+	"github.com/stellaops/signer-agent/internal/idempotency"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/fido2"
 	"github.com/stellaops/signer-agent/internal/metrics"
@@ -43,6 +44,12 @@ type Options struct {
 	// ReloadSignals, when set, makes Run reload on every value received
 	// (the daemon passes SIGHUP here).
 	ReloadSignals <-chan os.Signal
+	// AfterCommit, when set, is called with the request path once a
+	// signed answer's audit records are durable, just before the answer
+	// is written. It is a fault hook: only cmd/signer-agent built with
+	// the faultinject tag sets it (to die there, for the crash tests);
+	// production builds leave it nil.
+	AfterCommit func(route string)
 }
 
 // DefaultKeyRetryInterval is how often a pending key's backend is tried
@@ -89,7 +96,12 @@ type Agent struct {
 
 	nonceKey []byte // DPoP nonce HMAC key: one per process, kept across reloads
 	quota    quota.Admitter
-	metrics  *metrics.Metrics
+	// idem keeps the answers of requests with an Idempotency-Key (SPEC
+	// §4.6); read at start, like the quota settings.
+	idem *idempotency.Store
+	// afterCommit is Options.AfterCommit (nil in production).
+	afterCommit func(route string)
+	metrics     *metrics.Metrics
 
 	snap atomic.Pointer[snapshot]
 	// retired closes the keys of replaced snapshots once they are idle.
