@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/stellaops/signer-agent/proto"
 )
@@ -56,9 +55,11 @@ func (c *Client) SignBatch(ctx context.Context, req *proto.BatchRequest) (*proto
 	// each bundle: allow for that on top of the fixed cap.
 	limit := MaxResponseBytes + int64(len(body))*2*int64(sigs+1)
 	var out proto.BatchResponse
-	if err := c.call(ctx, http.MethodPost, proto.PathSignBatch, body, limit, &out); err != nil {
+	replayed, err := c.callReplayed(ctx, proto.PathSignBatch, body, limit, &out)
+	if err != nil {
 		return nil, err
 	}
+	out.Replayed = replayed
 	if err := out.Check(len(req.Requests)); err != nil {
 		return nil, fmt.Errorf("signer-agent: POST %s: %w", proto.PathSignBatch, err)
 	}

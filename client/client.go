@@ -216,9 +216,11 @@ func (c *Client) SignDSSE(ctx context.Context, req *proto.SignRequest) (*proto.S
 	sigs := max(len(req.KeyIDs()), 1)
 	limit := MaxResponseBytes + int64(len(body))*2*int64(sigs+1)
 	var out proto.SignResponse
-	if err := c.call(ctx, http.MethodPost, proto.PathSignDSSE, body, limit, &out); err != nil {
+	replayed, err := c.callReplayed(ctx, proto.PathSignDSSE, body, limit, &out)
+	if err != nil {
 		return nil, err
 	}
+	out.Replayed = replayed
 	return &out, nil
 }
 
@@ -268,6 +270,21 @@ func (c *Client) health(ctx context.Context, path string) (*proto.Health, error)
 		return errorFrom(resp, b, truncated, rerr)
 	})
 	return h, err
+}
+
+// callReplayed POSTs a sign, batch or export call and decodes a 2xx JSON
+// answer into out; it reports whether the answer was a replay of an
+// earlier one with the same Idempotency-Key (Idempotent-Replayed: true).
+func (c *Client) callReplayed(ctx context.Context, path string, body []byte, limit int64, out any) (bool, error) {
+	var replayed bool
+	err := c.exchange(ctx, http.MethodPost, path, body, func(resp *http.Response) error {
+		if !ok(resp) {
+			return readError(resp)
+		}
+		replayed = resp.Header.Get(proto.HeaderIdempotentReplayed) == "true"
+		return decodeJSON(resp, limit, out)
+	})
+	return replayed, err
 }
 
 // call sends one request and decodes a 2xx JSON answer into out.

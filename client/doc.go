@@ -73,7 +73,9 @@
 // to the caller rather than waited out. Each
 // retry sends the same key and body with a fresh DPoP proof; the agent
 // answers a repeated key with the original response, so a retry never
-// signs or counts twice. Calls without a key (Client.DisableIdempotencyKeys,
+// signs or counts twice. Such an answer has Replayed set (the agent's
+// Idempotent-Replayed: true header) on the SignResponse, BatchResponse or
+// ExportResponse. Calls without a key (Client.DisableIdempotencyKeys,
 // and the read-only calls) are sent once.
 //
 // # Sidecars

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/stellaops/signer-agent/proto"
 )
@@ -43,8 +42,10 @@ func (c *Client) SignExport(ctx context.Context, req *proto.ExportRequest) (*pro
 	sigs := max(len(req.KeyIDs()), 1)
 	limit := MaxResponseBytes + int64(len(body))*2*int64(sigs+2)
 	var out proto.ExportResponse
-	if err := c.call(ctx, http.MethodPost, proto.PathSignExport, body, limit, &out); err != nil {
+	replayed, err := c.callReplayed(ctx, proto.PathSignExport, body, limit, &out)
+	if err != nil {
 		return nil, err
 	}
+	out.Replayed = replayed
 	return &out, nil
 }

@@ -152,6 +152,10 @@ func validatePoE(p *PoE) error {
 type BatchResponse struct {
 	RequestID string        `json:"requestId"`
 	Results   []BatchResult `json:"results"`
+	// Replayed is not on the wire: the client sets it when the agent
+	// answered with the kept answer to an earlier batch with the same
+	// Idempotency-Key (Idempotent-Replayed: true, SPEC §4.6).
+	Replayed bool `json:"-"`
 }
 
 // BatchResult is one item's outcome: status 200 with every §4.2 field of a

@@ -58,6 +58,10 @@ type SignResponse struct {
 	PayloadDigest   string            `json:"payloadDigest"`
 	BundleHash      string            `json:"bundleHash"`
 	Quota           *Quota            `json:"quota,omitempty"`
+	// Replayed is not on the wire: the client sets it when the agent
+	// answered with the kept answer to an earlier request with the same
+	// Idempotency-Key (Idempotent-Replayed: true, SPEC §4.6).
+	Replayed bool `json:"-"`
 }
 
 // Envelope is a DSSE envelope. Payload and signatures are standard base64
