@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -28,8 +29,9 @@ import (
 //     publishes it once the record is durable.
 //
 // Keys are per tenant. A request is identified by SHA-256 over its route
-// and its body's RFC 8785 canonical form, so a client that re-encodes the
-// same request (other member order, other whitespace) still matches.
+// and its body's RFC 8785 canonical form without the PoE (requestHash), so
+// a client that re-encodes the same request (other member order, other
+// whitespace) or refreshes its PoE still matches.
 func (a *Agent) idempotencyGate(ctx context.Context, rc *requestContext) *Denial {
 	vals := rc.r.Header.Values(proto.HeaderIdempotencyKey)
 	if len(vals) == 0 {
@@ -57,12 +59,54 @@ func (a *Agent) idempotencyGate(ctx context.Context, rc *requestContext) *Denial
 	return nil
 }
 
-// requestHash identifies the request for its key: its route and its
-// body's canonical form (the raw body when it has none, which the body
-// gates have already refused for every route that takes a key).
+// requestHash identifies the request for its key: its route and the RFC
+// 8785 canonical form of its body without its "poe" members (see
+// withoutPoE). It falls back to the raw body when the body has no
+// canonical form, which the body gates have already refused for every
+// route that takes a key.
 func requestHash(rc *requestContext) idempotency.Hash {
-	if canon, err := attest.Canonicalize(rc.body); err == nil {
+	if canon, err := attest.Canonicalize(withoutPoE(rc.body)); err == nil {
 		return idempotency.RequestHash(rc.route, canon)
 	}
 	return idempotency.RequestHash(rc.route+" (raw)", rc.body)
+}
+
+// withoutPoE drops the Proof-of-Entitlement from a request body: the top
+// level's "poe" and each batch item's. The PoE is a credential, like the
+// OpTok and the DPoP proof, which travel in headers: a client that retries
+// after refreshing it sends the same request, and the retry still passes
+// the entitlement gate with the new one. Anything that does not decode is
+// left as it is.
+func withoutPoE(body []byte) []byte {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return body
+	}
+	delete(top, "poe")
+	if raw, ok := top["requests"]; ok {
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) == nil {
+			for i, it := range items {
+				var m map[string]json.RawMessage
+				if json.Unmarshal(it, &m) != nil {
+					continue
+				}
+				if _, ok := m["poe"]; !ok {
+					continue
+				}
+				delete(m, "poe")
+				if b, err := json.Marshal(m); err == nil {
+					items[i] = b
+				}
+			}
+			if b, err := json.Marshal(items); err == nil {
+				top["requests"] = b
+			}
+		}
+	}
+	out, err := json.Marshal(top)
+	if err != nil {
+		return body
+	}
+	return out
 }
