@@ -63,7 +63,7 @@ func run() int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	a, err := agent.New(ctx, agent.Options{ConfigPath: *cfgPath, Logger: log, ReloadSignals: hup})
+	a, err := agent.New(ctx, agent.Options{ConfigPath: *cfgPath, Logger: log, ReloadSignals: hup, AfterCommit: faultHook()})
 	if err != nil {
 		log.Error("start failed", zap.Error(err))
 		return 1
