@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/stellaops/signer-agent/proto"
@@ -37,6 +38,23 @@ Outputs:
                         att-a.json and att-b.json).
   --json                print the whole sign response instead of a summary
 
+Several statements at once (a batch, one call):
+  Give --predicate and --type once per statement, up to 64: the i-th --type
+  goes with the i-th --predicate. Every statement has the same subjects and
+  --key; --policy-digest and --view go to the report statements
+  (stella.ops/report@v1) only. --out-envelope and --out-bundle, when given,
+  are given once per statement, the i-th for the i-th. The agent checks the
+  token, proof, entitlement and release once, then each statement on its
+  own: the ones it refuses are reported and the command exits 1, after
+  saving the ones it signed. --json prints the whole batch response.
+  For example, an image's SBOM, report and VEX:
+
+    signerctl sign --artifact image.digest \
+      --predicate sbom.json   --type stella.ops/sbom@v1   --out-bundle sbom.bundle.json \
+      --predicate report.json --type stella.ops/report@v1 --out-bundle report.bundle.json \
+      --predicate vex.json    --type stella.ops/vex@v1    --out-bundle vex.bundle.json \
+      --policy-digest sha256:…
+
 --credentials FILE reads the JSON object of 'signerctl dev token'
 ({opTok, dpopKey, poe, scannerImageDigest}); poe and scannerImageDigest fill
 the request unless given by flag. Secrets from it are never printed.
@@ -44,19 +62,21 @@ the request unless given by flag. Secrets from it are never printed.
 
 // cmdSign is `signerctl sign`.
 func (a *app) cmdSign(ctx context.Context, args []string) error {
-	fs := a.flagSet("sign", "sign --predicate FILE --type TYPE (--subject SPEC | --artifact FILE [--artifact-name NAME])... [flags]", signHelp)
+	fs := a.flagSet("sign", "sign (--predicate FILE --type TYPE)... (--subject SPEC | --artifact FILE [--artifact-name NAME])... [flags]", signHelp)
 	var (
-		subjects      subjectArgs
-		keyIDs, views stringList
-		predicatePath = fs.String("predicate", "", "predicate JSON object `FILE` (- for stdin)")
-		predType      = fs.String("type", "", "predicate `TYPE`, e.g. stella.ops/sbom@v1")
-		scanner       = fs.String("scanner-digest", "", "scanner image `DIGEST` sha256:HEX (scannerImageDigest)")
-		policyDigest  = fs.String("policy-digest", "", "`DIGEST` sha256:HEX of the policy the report was evaluated under")
-		outEnvelope   = fs.String("out-envelope", "", "write the DSSE envelope JSON to `FILE`")
-		outBundle     = fs.String("out-bundle", "", "write the sigstore bundle(s) to `PATH` (see above)")
-		credsPath     = fs.String("credentials", "", "credentials JSON `FILE` (signerctl dev token)")
-		asJSON        = fs.Bool("json", false, "print the full sign response as JSON")
+		subjects                 subjectArgs
+		keyIDs, views            stringList
+		predicates, types        stringList
+		outEnvelopes, outBundles stringList
+		scanner                  = fs.String("scanner-digest", "", "scanner image `DIGEST` sha256:HEX (scannerImageDigest)")
+		policyDigest             = fs.String("policy-digest", "", "`DIGEST` sha256:HEX of the policy the report was evaluated under")
+		credsPath                = fs.String("credentials", "", "credentials JSON `FILE` (signerctl dev token)")
+		asJSON                   = fs.Bool("json", false, "print the full sign response as JSON")
 	)
+	fs.Var(&predicates, "predicate", "predicate JSON object `FILE` (- for stdin); repeat, with --type, to sign several statements in one batch")
+	fs.Var(&types, "type", "predicate `TYPE`, e.g. stella.ops/sbom@v1 (one per --predicate, in the same order)")
+	fs.Var(&outEnvelopes, "out-envelope", "write the DSSE envelope JSON to `FILE` (one per --predicate in a batch)")
+	fs.Var(&outBundles, "out-bundle", "write the sigstore bundle(s) to `PATH` (see above; one per --predicate in a batch)")
 	fs.Func("subject", "`SPEC` name=NAME,sha256=HEX[,sha512=HEX] of a subject (repeatable)", subjects.subjectFlag())
 	fs.Func("artifact", "artifact `FILE` to hash as a subject (repeatable)", subjects.artifactFlag())
 	fs.Func("artifact-name", "subject `NAME` for the preceding --artifact", subjects.artifactNameFlag())
@@ -67,14 +87,35 @@ func (a *app) cmdSign(ctx context.Context, args []string) error {
 		return err
 	}
 	switch {
-	case *predicatePath == "":
+	case len(predicates) == 0:
 		return usagef("--predicate is required")
-	case *predType == "":
+	case len(types) == 0:
 		return usagef("--type is required")
+	case len(types) != len(predicates):
+		return usagef("%d --predicate and %d --type: give one --type per --predicate (the i-th goes with the i-th)", len(predicates), len(types))
+	case len(predicates) > proto.MaxBatchItems:
+		return usagef("%d statements: at most %d in one batch", len(predicates), proto.MaxBatchItems)
 	case len(subjects.list) == 0:
 		return usagef("at least one --subject or --artifact is required")
 	case len(views) > 0 && *policyDigest == "":
 		return usagef("--view needs --policy-digest")
+	}
+	for _, o := range []struct {
+		name string
+		l    stringList
+	}{{"--out-envelope", outEnvelopes}, {"--out-bundle", outBundles}} {
+		if len(o.l) > 0 && len(o.l) != len(predicates) {
+			return usagef("%s given %d times for %d statements: give it once per --predicate, or not at all", o.name, len(o.l), len(predicates))
+		}
+	}
+	stdin := 0
+	for _, p := range predicates {
+		if p == "-" {
+			stdin++
+		}
+	}
+	if stdin > 1 {
+		return usagef("only one --predicate may be - (stdin)")
 	}
 	if *scanner != "" {
 		if err := proto.ValidateDigestString(*scanner); err != nil {
@@ -86,65 +127,97 @@ func (a *app) cmdSign(ctx context.Context, args []string) error {
 			return usagef("--policy-digest: %v", err)
 		}
 	}
-
-	req := &proto.SignRequest{PredicateType: *predType, ScannerImageDigest: *scanner}
-	var err error
-	if req.Predicate, err = readPredicate(*predicatePath); err != nil {
+	subjectList, err := subjects.resolve()
+	if err != nil {
 		return err
 	}
-	if req.Subject, err = subjects.resolve(); err != nil {
-		return err
-	}
+	var policy *proto.Policy
 	if *policyDigest != "" {
-		req.Policy = &proto.Policy{Digest: *policyDigest, ViewSet: views}
+		policy = &proto.Policy{Digest: *policyDigest, ViewSet: views}
 	}
-	if len(keyIDs) > 0 {
-		req.Options = &proto.SignOptions{KeyIDs: keyIDs}
+	reqs := make([]proto.SignRequest, len(predicates))
+	for i := range reqs {
+		req := &reqs[i]
+		req.PredicateType, req.ScannerImageDigest, req.Subject = types[i], *scanner, subjectList
+		if req.Predicate, err = readPredicate(predicates[i]); err != nil {
+			return err
+		}
+		// One statement: the policy is its own. Several: the reports'.
+		if policy != nil && (len(reqs) == 1 || req.PredicateType == proto.ReportPredicateShort) {
+			req.Policy = policy
+		}
+		if len(keyIDs) > 0 {
+			req.Options = &proto.SignOptions{KeyIDs: keyIDs}
+		}
 	}
 	creds, err := a.loadCredentials(*credsPath)
 	if err != nil {
 		return err
 	}
+	c := a.client()
+	creds.Apply(c)
+	if len(reqs) > 1 {
+		if policy != nil && !slices.ContainsFunc(reqs, func(r proto.SignRequest) bool { return r.Policy != nil }) {
+			return usagef("--policy-digest: no statement of the batch is a report (%s)", proto.ReportPredicateShort)
+		}
+		return a.signBatch(ctx, c, creds, reqs, outEnvelopes, outBundles, *asJSON)
+	}
+	req := &reqs[0]
 	applyCredentials(creds, req)
 	// Check the request before it leaves, for a clear local error.
 	if err := req.Validate(); err != nil {
 		return err
 	}
-
-	c := a.client()
-	creds.Apply(c)
 	resp, err := c.SignDSSE(ctx, req)
 	if err != nil {
 		return err
 	}
-	var written []string
-	if *outEnvelope != "" {
-		b, err := json.Marshal(resp.Envelope)
-		if err != nil {
-			return fmt.Errorf("encode envelope: %w", err)
-		}
-		if err := os.WriteFile(*outEnvelope, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write envelope: %w", err)
-		}
-		written = append(written, "envelope:      "+*outEnvelope)
-	}
-	if *outBundle != "" {
-		paths, err := writeBundles(*outBundle, resp)
-		if err != nil {
-			return err
-		}
-		for i, p := range paths {
-			written = append(written, fmt.Sprintf("bundle:        %s (key %s)", p, keyIDAt(resp, i)))
-		}
+	written, err := saveSigned(resp, first(outEnvelopes), first(outBundles))
+	if err != nil {
+		return err
 	}
 	if *asJSON {
 		return printJSON(a.stdout, resp)
 	}
 	printSignSummary(a.stdout, resp, written)
-	if *outEnvelope == "" && *outBundle == "" {
+	if len(outEnvelopes) == 0 && len(outBundles) == 0 {
 		fmt.Fprintln(a.stderr, "signerctl: note: no --out-envelope, --out-bundle or --json: the signature was not saved")
 	}
 	return nil
+}
+
+// first is l's only element, or "".
+func first(l stringList) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
+// saveSigned writes a signed answer's envelope and bundles where asked
+// ("" skips) and returns the summary lines naming the files.
+func saveSigned(resp *proto.SignResponse, outEnvelope, outBundle string) ([]string, error) {
+	var written []string
+	if outEnvelope != "" {
+		b, err := json.Marshal(resp.Envelope)
+		if err != nil {
+			return nil, fmt.Errorf("encode envelope: %w", err)
+		}
+		if err := os.WriteFile(outEnvelope, append(b, '\n'), 0o644); err != nil {
+			return nil, fmt.Errorf("write envelope: %w", err)
+		}
+		written = append(written, "envelope:      "+outEnvelope)
+	}
+	if outBundle != "" {
+		paths, err := writeBundles(outBundle, resp)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range paths {
+			written = append(written, fmt.Sprintf("bundle:        %s (key %s)", p, keyIDAt(resp, i)))
+		}
+	}
+	return written, nil
 }
 
 // readPredicate reads the predicate file and checks that it is one JSON
