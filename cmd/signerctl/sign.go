@@ -49,7 +49,7 @@ Several statements at once (a batch, one call):
   saving the ones it signed. --json prints the whole batch response.
   For example, an image's SBOM, report and VEX:
 
-    signerctl sign --artifact image.digest \
+    signerctl sign --subject name=registry.example/app,sha256=2d71… \
       --predicate sbom.json   --type stella.ops/sbom@v1   --out-bundle sbom.bundle.json \
       --predicate report.json --type stella.ops/report@v1 --out-bundle report.bundle.json \
       --predicate vex.json    --type stella.ops/vex@v1    --out-bundle vex.bundle.json \
