@@ -44,7 +44,7 @@ func (a *Agent) handleBatch(w http.ResponseWriter, rc *requestContext) {
 	ctx := rc.r.Context()
 	items := make([]*batchItem, len(rc.batch.Items))
 	for i := range rc.batch.Items {
-		items[i] = newBatchItem(rc, i, &rc.batch.Items[i])
+		items[i] = newBatchItem(rc, i)
 	}
 	a.admitBatch(ctx, rc, items)
 	for _, it := range items {
@@ -113,9 +113,9 @@ func (a *Agent) handleBatch(w http.ResponseWriter, rc *requestContext) {
 	writeBody(w, rc.answer)
 }
 
-// newBatchItem derives item i's request context from the batch's and
-// validates its body as a /sign/dsse body's.
-func newBatchItem(rc *requestContext, i int, bi *proto.BatchItem) *batchItem {
+// newBatchItem derives item i's request context from the batch's, with the
+// item's request and the statement (or body denial) the body gate built.
+func newBatchItem(rc *requestContext, i int) *batchItem {
 	ic := &requestContext{
 		id: rc.id + "#" + strconv.Itoa(i), traceID: rc.traceID, route: rc.route, socket: rc.socket,
 		start: rc.start, r: rc.r, peer: rc.peer, snap: rc.snap, tenant: rc.tenant, token: rc.token,
@@ -124,12 +124,13 @@ func newBatchItem(rc *requestContext, i int, bi *proto.BatchItem) *batchItem {
 	ic.rec = rc.rec // the batch's token, entitlement and release facts
 	ic.rec.RequestID = ic.id
 	it := &batchItem{rc: ic}
-	if bi.Err != nil {
-		it.refuse(gateBody, deny(proto.CodeInvalidRequest, trimInvalid(bi.Err), bi.Err.Error()))
-		return it
+	if req := rc.batch.Items[i].Request; req != nil {
+		noteRequest(ic, req)
 	}
-	if d := useRequest(ic, bi.Request); d != nil {
-		it.refuse(gateBody, d)
+	if s := rc.batchStatements[i]; s.denial != nil {
+		it.refuse(gateBody, s.denial)
+	} else {
+		useStatement(ic, s.statement)
 	}
 	return it
 }

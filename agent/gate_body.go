@@ -39,9 +39,20 @@ func (a *Agent) readBody(rc *requestContext) *Denial {
 }
 
 // useRequest makes a decoded sign request rc's: it notes the request's
-// facts in the audit record and builds the canonical statement. A batch
-// item goes through it as a /sign/dsse body does.
+// facts in the audit record and builds the canonical statement.
 func useRequest(rc *requestContext, req *proto.SignRequest) *Denial {
+	noteRequest(rc, req)
+	st, d := buildStatement(req)
+	if d != nil {
+		return d
+	}
+	useStatement(rc, st)
+	return nil
+}
+
+// noteRequest makes req rc's request and notes its facts in the audit
+// record.
+func noteRequest(rc *requestContext, req *proto.SignRequest) {
 	rc.req = req
 	rc.rec.PredicateType = req.PredicateType
 	rc.rec.ScannerDigest = req.ScannerImageDigest
@@ -50,14 +61,23 @@ func useRequest(rc *requestContext, req *proto.SignRequest) *Denial {
 			rc.rec.SubjectDigests = append(rc.rec.SubjectDigests, alg+":"+d)
 		}
 	}
+}
+
+// buildStatement builds req's canonical in-toto statement, or the denial
+// of a predicate that has none.
+func buildStatement(req *proto.SignRequest) ([]byte, *Denial) {
 	st, err := attest.BuildStatement(req)
 	if err != nil {
 		if errors.Is(err, attest.ErrPolicyConflict) {
-			return deny(proto.CodeInvalidRequest, "predicate already has a policy member; do not also send policy", err.Error())
+			return nil, deny(proto.CodeInvalidRequest, "predicate already has a policy member; do not also send policy", err.Error())
 		}
-		return deny(proto.CodeInvalidRequest, "predicate cannot be canonicalised", err.Error())
+		return nil, deny(proto.CodeInvalidRequest, "predicate cannot be canonicalised", err.Error())
 	}
+	return st, nil
+}
+
+// useStatement makes st rc's statement to sign.
+func useStatement(rc *requestContext, st []byte) {
 	rc.statement = st
 	rc.rec.PayloadDigest = attest.Digest(st)
-	return nil
 }

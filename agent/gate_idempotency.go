@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"strconv"
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/idempotency"
@@ -28,10 +31,10 @@ import (
 //     handler journals a successful answer before its audit record and
 //     publishes it once the record is durable.
 //
-// Keys are per tenant. A request is identified by SHA-256 over its route
-// and its body's RFC 8785 canonical form without the PoE (requestHash), so
-// a client that re-encodes the same request (other member order, other
-// whitespace) or refreshes its PoE still matches.
+// Keys are per tenant. A request is identified by what is signed and how,
+// without its PoE (requestHash), so a client that re-encodes the same
+// request (other member order, other whitespace) or refreshes its PoE
+// still matches.
 func (a *Agent) idempotencyGate(ctx context.Context, rc *requestContext) *Denial {
 	vals := rc.r.Header.Values(proto.HeaderIdempotencyKey)
 	if len(vals) == 0 {
@@ -59,54 +62,80 @@ func (a *Agent) idempotencyGate(ctx context.Context, rc *requestContext) *Denial
 	return nil
 }
 
-// requestHash identifies the request for its key: its route and the RFC
-// 8785 canonical form of its body without its "poe" members (see
-// withoutPoE). It falls back to the raw body when the body has no
-// canonical form, which the body gates have already refused for every
-// route that takes a key.
+// requestHash identifies the request for its key, without its
+// Proof-of-Entitlement. The PoE is a credential, like the OpTok and the
+// DPoP proof, which travel in headers: a client that retries after
+// refreshing it sends the same request (and the retry passes the
+// entitlement gate with the new one).
+//
+// A sign request is identified by what the agent signs and how: SHA-256
+// over the route, the canonical statement (subjects, predicate type,
+// predicate and policy, in RFC 8785 form), the scanner digest and the
+// options (mode, key ids); a batch by the same for each item in order (an
+// item that failed validation by its raw bytes) and the batch's scanner
+// digest. So a client that re-encodes the same request (member order,
+// whitespace, number spelling) still matches, and the hash costs no
+// second parse. Any other route is identified by the RFC 8785 form of its
+// whole body (the raw body when it has none).
 func requestHash(rc *requestContext) idempotency.Hash {
-	if canon, err := attest.Canonicalize(withoutPoE(rc.body)); err == nil {
+	switch {
+	case rc.batch != nil:
+		h := newFieldHash(rc.route)
+		h.field([]byte(rc.batch.ScannerImageDigest))
+		for i, it := range rc.batch.Items {
+			if st := rc.batchStatements[i].statement; st != nil {
+				h.field([]byte("item"))
+				h.field(st)
+				h.options(it.Request)
+			} else {
+				h.field([]byte("raw"))
+				h.field(it.Raw)
+			}
+		}
+		return h.sum()
+	case rc.statement != nil && rc.req != nil:
+		h := newFieldHash(rc.route)
+		h.field([]byte(rc.req.ScannerImageDigest))
+		h.field(rc.statement)
+		h.options(rc.req)
+		return h.sum()
+	}
+	if canon, err := attest.Canonicalize(rc.body); err == nil {
 		return idempotency.RequestHash(rc.route, canon)
 	}
 	return idempotency.RequestHash(rc.route+" (raw)", rc.body)
 }
 
-// withoutPoE drops the Proof-of-Entitlement from a request body: the top
-// level's "poe" and each batch item's. The PoE is a credential, like the
-// OpTok and the DPoP proof, which travel in headers: a client that retries
-// after refreshing it sends the same request, and the retry still passes
-// the entitlement gate with the new one. Anything that does not decode is
-// left as it is.
-func withoutPoE(body []byte) []byte {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
-		return body
+// fieldHash hashes length-prefixed fields, so no two field lists hash
+// alike by moving bytes between fields.
+type fieldHash struct{ h hash.Hash }
+
+func newFieldHash(route string) *fieldHash {
+	f := &fieldHash{sha256.New()}
+	f.field([]byte("signer-agent idempotency v1"))
+	f.field([]byte(route))
+	return f
+}
+
+func (f *fieldHash) field(b []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	f.h.Write(n[:])
+	f.h.Write(b)
+}
+
+// options hashes a request's signing mode and key ids.
+func (f *fieldHash) options(r *proto.SignRequest) {
+	f.field([]byte(r.Mode()))
+	ids := r.KeyIDs()
+	f.field([]byte(strconv.Itoa(len(ids))))
+	for _, id := range ids {
+		f.field([]byte(id))
 	}
-	delete(top, "poe")
-	if raw, ok := top["requests"]; ok {
-		var items []json.RawMessage
-		if json.Unmarshal(raw, &items) == nil {
-			for i, it := range items {
-				var m map[string]json.RawMessage
-				if json.Unmarshal(it, &m) != nil {
-					continue
-				}
-				if _, ok := m["poe"]; !ok {
-					continue
-				}
-				delete(m, "poe")
-				if b, err := json.Marshal(m); err == nil {
-					items[i] = b
-				}
-			}
-			if b, err := json.Marshal(items); err == nil {
-				top["requests"] = b
-			}
-		}
-	}
-	out, err := json.Marshal(top)
-	if err != nil {
-		return body
-	}
+}
+
+func (f *fieldHash) sum() idempotency.Hash {
+	var out idempotency.Hash
+	f.h.Sum(out[:0])
 	return out
 }

@@ -85,6 +85,9 @@ type requestContext struct {
 	// the batch's effective poe and scannerImageDigest, for the
 	// batch-level gates.
 	batch *proto.DecodedBatch
+	// batchStatements are the batch items' statements (or body denials),
+	// built once by the batch's body gate.
+	batchStatements []itemStatement
 
 	// idem is the request's claim on its Idempotency-Key (nil without a
 	// key); replay is the kept answer a retry gets instead, set by the
