@@ -212,24 +212,25 @@ func (a *Agent) itemRecord(it *batchItem) *audit.Record {
 
 // encodeBatch is the batch's answer: proto.BatchResponse, with each signed
 // item's bundles spliced in as the canonical bytes they already are (as
-// encodeWithBundles does for one sign response).
+// encodeWithBundles does for one sign response). The items are encoded
+// first and copied once into an answer of the exact size.
 func (a *Agent) encodeBatch(rc *requestContext, items []*batchItem) ([]byte, error) {
 	id, err := json.Marshal(rc.id)
 	if err != nil {
 		return nil, err
 	}
-	out := append(append([]byte(`{"requestId":`), id...), `,"results":[`...)
+	const ok = `{"status":200,`
+	parts := make([][]byte, len(items))
+	size := len(`{"requestId":,"results":[]}`) + len(id) + 1
 	for i, it := range items {
-		if i > 0 {
-			out = append(out, ',')
-		}
 		if it.res == nil {
 			b, err := json.Marshal(proto.BatchResult{Status: it.denial.Code.Status(),
 				Problem: proto.NewProblem(it.denial.Code, it.denial.Detail, it.rc.id)})
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, b...)
+			parts[i] = b
+			size += len(b) + 1
 			continue
 		}
 		resp := a.signResponse(it.rc, it.res)
@@ -237,12 +238,24 @@ func (a *Agent) encodeBatch(rc *requestContext, items []*batchItem) ([]byte, err
 		if err != nil {
 			return nil, err
 		}
-		// {"status":200, then the sign response's members.
-		b = b[:len(b)-1] // its newline
-		if len(b) < 2 || b[0] != '{' {
+		// {"status":200, then the sign response's members, without the
+		// sign response's own '{' and newline.
+		if len(b) < 3 || b[0] != '{' || b[len(b)-1] != '\n' {
 			return nil, fmt.Errorf("encode batch item %d: not an object", i)
 		}
-		out = append(append(out, `{"status":200,`...), b[1:]...)
+		parts[i] = b[1 : len(b)-1]
+		size += len(ok) + len(parts[i]) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(append(append(out, `{"requestId":`...), id...), `,"results":[`...)
+	for i, it := range items {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		if it.res != nil {
+			out = append(out, ok...)
+		}
+		out = append(out, parts[i]...)
 	}
 	return append(out, "]}\n"...), nil
 }
