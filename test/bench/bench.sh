@@ -3,8 +3,10 @@
 #  1. Go benchmarks (a) no-op over the socket, (b) in-process sign, (c) agent
 #     end to end with the durable audit log, (c-off) the same with audit off,
 #     (v) ECDSA verify, (s) OpenSSH ssh-agent signing 1 KiB blobs with a
-#     P-256 key — 1 KiB predicates, 16 concurrent callers, file P-256 key —
-#     and the ratios of issues #2, #3, #6 and #13, from the medians.
+#     P-256 key, (B) batches of 16 statements through the agent and (Bi) the
+#     same 16 statements signed in process — 1 KiB predicates, 16
+#     concurrent callers, file P-256 key — and the ratios of issues #2, #3,
+#     #6 and #13, from the medians.
 #  2. 16 MiB predicates: agent end to end vs in-process, in MB/s.
 #  3. Cold start: socket activation to first response.
 #  4. signerctl bench against a dev agent (throughput, p50/p99, RSS).
@@ -17,11 +19,11 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 echo "== 1 KiB, 16 callers (count=$COUNT, benchtime=$BENCHTIME)"
-# Interleaved rounds (a, b, c, c-audit-off, v, s, a, b, …) so drift on a shared
+# Interleaved rounds (a, b, c, c-audit-off, v, s, B, Bi, a, b, …) so drift on a shared
 # machine hits all of them alike; the ratios use the medians.
 go test -c -o "$out.bin" ./test/bench
 for _ in $(seq 1 "$COUNT"); do
-  "$out.bin" -test.run '^$' -test.bench 'BenchmarkNoopOverSocket$|BenchmarkInProcessSign$|BenchmarkAgentSign$|BenchmarkAgentSignAuditOff$|BenchmarkECDSAP256Verify$|BenchmarkSSHAgentSign$' \
+  "$out.bin" -test.run '^$' -test.bench 'BenchmarkNoopOverSocket$|BenchmarkInProcessSign$|BenchmarkAgentSign$|BenchmarkAgentSignAuditOff$|BenchmarkECDSAP256Verify$|BenchmarkSSHAgentSign$|BenchmarkAgentSignBatch16$|BenchmarkInProcessSignBatch16$' \
     -test.benchtime "$BENCHTIME" -test.count 1
 done | tee "$out" | grep '^Benchmark'
 rm -f "$out.bin"
@@ -33,6 +35,8 @@ awk '
   /^BenchmarkAgentSignAuditOff-/ { o[++no] = $3; o99[no] = metric("p99-µs"); o50[no] = metric("p50-µs") }
   /^BenchmarkECDSAP256Verify-/   { v[++nv] = $3 }
   /^BenchmarkSSHAgentSign-/      { s[++ns] = $3 }
+  /^BenchmarkAgentSignBatch16-/  { B[++nB] = $3 }
+  /^BenchmarkInProcessSignBatch16-/ { Bi[++nBi] = $3 }
   function median(x, n,   i, j, t) {
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
     return (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
@@ -49,6 +53,9 @@ awk '
     printf "issue #6: p50 %.0f vs %.0f µs, p99 %.0f vs %.0f µs (durable vs off); p99 added %.0f µs\n", median(c50, nc), median(o50, no), median(c99, nc), median(o99, no), median(c99, nc) - median(o99, no)
     ms = median(s, ns); ts = 1e9 / ms
     printf "issue #13: agent sign %.0f/s vs OpenSSH ssh-agent %.0f signatures/s (P-256, 1 KiB, 16 callers): %.2f (target >= 1.50): %s\n", tc, ts, tc / ts, (tc / ts >= 1.5) ? "MET" : "NOT MET"
+    tB = 16e9 / median(B, nB); tBi = 16e9 / median(Bi, nBi)
+    printf "issue #13: batches of 16: agent %.0f statements/s vs ssh-agent %.0f signatures/s: %.2f (target >= 3.00): %s\n", tB, ts, tB / ts, (tB / ts >= 3) ? "MET" : "NOT MET"
+    printf "issue #13: batches of 16: agent %.0f vs in-process %.0f statements/s: %.2f (target >= 0.50): %s\n", tB, tBi, tB / tBi, (tB / tBi >= 0.5) ? "MET" : "NOT MET"
   }' "$out"
 
 echo "== hardware-backed keys (issue #5: 16 callers; SoftHSM2 throughput, swtpm p50)"
