@@ -96,3 +96,19 @@ func BenchmarkInProcessSignBatch16(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "statements/s")
 }
+
+// BenchmarkAgentSignNoKey is BenchmarkAgentSign with the client's
+// Idempotency-Keys off: the single-request cost of the idempotency journal
+// (one more write and fdatasync, group committed) is the difference.
+func BenchmarkAgentSignNoKey(b *testing.B) {
+	h := harness.StartAgent(b, harness.Options{FileAudit: true})
+	c := h.ClientWith(h.Creds)
+	c.DisableIdempotencyKeys = true
+	req := request(1024)
+	ctx := context.Background()
+	b.ResetTimer()
+	parallel16Timed(b, func() error {
+		_, err := c.SignDSSE(ctx, req)
+		return err
+	})
+}
