@@ -115,6 +115,7 @@ test-observability:
 
 lint:
 	$(GO) vet ./...
+	$(GO) vet -tags faultinject ./cmd/signer-agent/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Every fuzz target, briefly.

@@ -15,7 +15,7 @@
 // | --- | --- | --- | --- |
 // | `signer_requests_total` | counter | `route`, `decision`, `code` | requests answered; `decision` is `allow` or `deny`, `code` the error code (§4.3) or `ok` |
 // | `signer_request_duration_seconds` | histogram | `route` | time from a request's arrival to its answer |
-// | `signer_gate_duration_seconds` | histogram | `gate` | time spent in one gate (the agent's gate names: `transport`, `peer`, `route`, `optok`, `dpop`, `mtls`, `body`, `entitlement`, `release`, `quota`, `policy`, `sign`, `audit`) |
+// | `signer_gate_duration_seconds` | histogram | `gate` | time spent in one gate (the agent's gate names: `transport`, `peer`, `route`, `optok`, `dpop`, `mtls`, `body`, `entitlement`, `release`, `idempotency`, `quota`, `policy`, `sign`, `audit`) |
 // | `signer_sign_duration_seconds` | histogram | `key_source` | time of one signature by a key backend, failures included |
 // | `signer_key_signatures_total` | counter | `key_id`, `key_source`, `result` | signatures attempted per key (key usage); `result` is `ok` or `error` |
 // | `signer_key_fallback_total` | counter | `tenant`, `from_key`, `to_key` | signatures made with a fallback key because the primary's backend failed |
