@@ -138,6 +138,7 @@ func (a *Agent) Reload(ctx context.Context) error {
 		a.auditRefusedLoad(ctx, err)
 	} else {
 		a.warnQuotaChange(old.cfg, cfg)
+		a.warnIdempotencyChange(old.cfg, cfg)
 		a.snap.Store(next)
 		a.publishKeys(next)
 		old.retire()

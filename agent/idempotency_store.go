@@ -44,3 +44,11 @@ func (a *Agent) openIdempotency(cfg *config.Config) (*idempotency.Store, error) 
 	}
 	return s, nil
 }
+
+// warnIdempotencyChange notes, on a reload, that the idempotency settings
+// (read at start, like the quota store's) did not change.
+func (a *Agent) warnIdempotencyChange(old, next *config.Config) {
+	if old.Idempotency != next.Idempotency {
+		a.log.Warn("idempotency settings changed; they apply at the next start")
+	}
+}
