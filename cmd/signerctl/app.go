@@ -45,6 +45,7 @@ func commands() []command {
 	return []command{
 		{"sign", "ask the agent to sign an in-toto statement", (*app).cmdSign},
 		{"verify", "verify a bundle or envelope offline", (*app).cmdVerify},
+		{"kit", "verify an offline kit offline (kit verify)", (*app).cmdKit},
 		{"keys", "list the agent's public keys (keys list)", (*app).cmdKeys},
 		{"health", "check the agent's liveness or readiness", (*app).cmdHealth},
 		{"bench", "measure signing throughput and latency", (*app).cmdBench},
