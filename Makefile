@@ -8,12 +8,14 @@ BIN          := $(CURDIR)/bin
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
 COSIGN_VERSION := v3.1.3
+NFPM_VERSION   := v2.45.2
 # Debian packages the tests need.
-DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2 prometheus libfido2-dev
+DEB_PACKAGES := systemd openssl util-linux swtpm swtpm-tools softhsm2 prometheus libfido2-dev \
+                lintian gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils ca-certificates
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 
-.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools deps fuzz bench lint clean
+.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools deps fuzz bench lint clean dist dist-test
 
 all: build
 
@@ -51,6 +53,26 @@ $(BIN)/cosign: tools/go.mod tools/go.sum
 	cd tools && $(GO) build -trimpath -o $(BIN)/cosign github.com/sigstore/cosign/v3/cmd/cosign
 	@$(BIN)/cosign version 2>/dev/null | grep -q "$(COSIGN_VERSION)" || { echo "cosign is not $(COSIGN_VERSION)"; exit 1; }
 	@touch $(BIN)/cosign
+
+# nfpm (the .deb builder) is pinned in its own module, tools/nfpm/go.mod,
+# so that its dependencies never move cosign's.
+$(BIN)/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
+	@mkdir -p $(BIN)
+	cd tools/nfpm && $(GO) build -trimpath -o $(BIN)/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	@$(GO) version -m $(BIN)/nfpm | grep -Eq '^[[:space:]]+mod[[:space:]]+github.com/goreleaser/nfpm/v2[[:space:]]+$(NFPM_VERSION)[[:space:]]' || { echo "nfpm is not $(NFPM_VERSION)"; exit 1; }
+	@touch $(BIN)/nfpm
+
+# Distribution (SPEC §13): .debs for amd64 and arm64, the OCI image layout
+# and the signed offline kit under dist/ (docs/offline-kit.md). RELEASE_KEY=path
+# signs the kit; without it a throwaway key is used (loudly).
+dist: deps $(BIN)/nfpm
+	GO=$(GO) BIN=$(BIN) bash packaging/dist/dist.sh
+
+# Builds dist/ twice (reproducibility), then installs, upgrades, removes and
+# purges the .deb, verifies and installs the kit offline, and runs the OCI
+# image's rootfs (test/dist/run.sh; root).
+dist-test: deps tools $(BIN)/nfpm
+	GO=$(GO) BIN=$(BIN) bash test/dist/run.sh
 
 test: deps tools build lint test-go test-fido2 test-units test-observability
 
