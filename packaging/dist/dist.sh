@@ -37,7 +37,7 @@ SOURCE_REPO=git+https://$MODULE
 CHECKSUMS_TYPE=https://$MODULE/offline-kit/checksums/v1
 PROVENANCE_TYPE=https://slsa.dev/provenance/v1
 
-say() { printf '==> %s\n' "$*"; }
+say() { printf '==> [%4ss] %s\n' "$SECONDS" "$*"; }
 die() {
 	printf 'dist: FAIL: %s\n' "$*" >&2
 	exit 1
@@ -75,7 +75,7 @@ mkdir -p "$DIST"
 rm -f "$DIST"/signer-agent_*.deb "$DIST"/signer-agent_*_oci.tar "$DIST"/signer-agent-offline-kit_*.tar.gz "$DIST"/release.pub
 
 # --- 1. binaries (cgo: PKCS#11) --------------------------------------------------
-ldflags="-s -w -buildid= -X $MODULE/agent.Version=$VERSION -X main.version=$VERSION"
+ldflags="-s -w -buildid= -extldflags=-Wl,-z,now -X $MODULE/agent.Version=$VERSION -X main.version=$VERSION"
 goflags=(-trimpath -buildmode=pie)
 build_arch() { # arch CC
 	say "go build linux/$1 (CC=$2)"
