@@ -112,6 +112,7 @@ $3"
 }
 
 # Users and groups first, so that files can be given to them.
+install -d -m 0755 "$R/etc"
 put 0644 "$kit/systemd/signer-agent.sysusers" /usr/local/lib/sysusers.d/signer-agent.conf
 put 0644 "$kit/systemd/signer-agent.tmpfiles" /usr/local/lib/tmpfiles.d/signer-agent.conf
 if command -v systemd-sysusers >/dev/null 2>&1; then
