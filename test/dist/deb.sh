@@ -201,7 +201,7 @@ grep -q '"socketActivated": true\|socketActivated.*true' "$work/agent.log" || {
 	cat "$work/agent.log" >&2
 	fail "the agent did not report socket activation"
 }
-[ "$(ps -o user= -p "$agent_pid" | tr -d ' ')" = signer-agent ] || fail "the agent does not run as signer-agent"
+[ "$(ps -o uid= -p "$agent_pid" | tr -d ' ')" = "$(id -u signer-agent)" ] || fail "the agent does not run as signer-agent"
 /usr/bin/signerctl dev token --state-dir "$dev" --out "$work/creds.json"
 printf 'an artifact signed by the installed package\n' >"$work/artifact.txt"
 /usr/bin/signerctl sign --credentials "$work/creds.json" --predicate "$repo/test/fixtures/sbom-predicate.json" \
@@ -218,13 +218,17 @@ ls /var/lib/signer-agent/audit/* >/dev/null 2>&1 || fail "no audit log in /var/l
 cp -a /var/lib/signer-agent/audit "$work/audit-before"
 touch /var/lib/signer-agent/state-marker
 
-audit_kept() { # every audit file from before is still there, its bytes a prefix of now
+cp /usr/bin/signerctl "$work/signerctl" # still there after purge
+audit_kept() { # every audit file from before is unchanged, and the chain verifies
 	local f n
 	for f in "$work"/audit-before/*; do
+		[ -f "$f" ] || continue
 		n=$(stat -c %s "$f")
 		[ -f "/var/lib/signer-agent/audit/$(basename "$f")" ] || fail "$1: audit file $(basename "$f") is gone"
 		cmp -s -n "$n" "$f" "/var/lib/signer-agent/audit/$(basename "$f")" || fail "$1: audit file $(basename "$f") changed"
 	done
+	"$work/signerctl" audit verify --dir /var/lib/signer-agent/audit >/dev/null ||
+		fail "$1: signerctl audit verify fails on the kept audit log"
 }
 
 # --- upgrade ----------------------------------------------------------------------------
