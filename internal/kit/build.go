@@ -80,7 +80,7 @@ func WriteTarGz(w io.Writer, dir, top string, mtime time.Time) error {
 		return fmt.Errorf("kit tar: %w", err)
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].rel < ents[j].rel })
-	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}

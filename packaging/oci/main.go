@@ -230,6 +230,7 @@ func image(arch string, es []entry, created time.Time, labels map[string]string)
 		Architecture: arch,
 		OS:           "linux",
 		Created:      v1.Time{Time: created},
+		RootFS:       v1.RootFS{Type: "layers"},
 		Config: v1.Config{
 			User:       fmt.Sprintf("%d:%d", agentUID, agentGID),
 			Entrypoint: []string{"/usr/bin/signer-agent"},
