@@ -22,6 +22,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/kit"
+	"github.com/stellaops/signer-agent/test/harness"
 )
 
 // offline runs a command in a new network namespace with no interfaces
@@ -73,6 +74,15 @@ func TestOfflineKit(t *testing.T) {
 			if !strings.Contains(string(out), want) {
 				t.Fatalf("output lacks %q:\n%s", want, out)
 			}
+		}
+	})
+
+	t.Run("cosign verifies the SHA256SUMS signature", func(t *testing.T) {
+		out, err := offline(harness.Cosign(t), "verify-blob-attestation", "--key", a.pub, "--insecure-ignore-tlog",
+			"--type", kit.ChecksumsPredicateType, "--bundle", filepath.Join(top, kit.SumsBundleFile),
+			filepath.Join(top, kit.SumsFile)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Verified OK") {
+			t.Fatalf("cosign: %v\n%s", err, out)
 		}
 	})
 
