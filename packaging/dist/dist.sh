@@ -99,8 +99,8 @@ libc_min() {
 mkdir -p "$work/gen"
 {
 	printf 'signer-agent (%s) unstable; urgency=medium\n\n' "$VERSION"
-	printf '  * Built from commit %s by make dist.\n' "$commit"
-	printf '  * Release notes: /usr/share/doc/signer-agent/README.md and the project history.\n\n'
+	printf '  * Built by make dist from commit %s.\n' "$commit"
+	printf '  * See /usr/share/doc/signer-agent/README.md and the git history.\n\n'
 	printf ' -- %s  %s\n' "$DEB_MAINTAINER" "$(date -u -d "@$SOURCE_DATE_EPOCH" -R)"
 } | gzip -9n >"$work/gen/changelog.gz"
 for arch in amd64 arm64; do

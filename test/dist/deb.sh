@@ -81,7 +81,7 @@ trap cleanup EXIT
 # --- lintian -------------------------------------------------------------------
 note "lintian $(basename "$deb") $(basename "$deb_arm64")"
 set +e
-lout=$(lintian --no-tag-display-limit --fail-on error "$deb" "$deb_arm64" 2>&1)
+lout=$(lintian --tag-display-limit 0 --fail-on error "$deb" "$deb_arm64" 2>&1)
 rc=$?
 set -e
 [ -z "$lout" ] || printf '%s\n' "$lout" | sed 's/^/  lintian: /'
