@@ -6,7 +6,7 @@ SHELL        := /bin/bash
 GO           ?= go
 BIN          := $(CURDIR)/bin
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
+LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION) -X main.version=$(VERSION)
 COSIGN_VERSION := v3.1.3
 NFPM_VERSION   := v2.45.2
 # Debian packages the tests need.
