@@ -8,6 +8,8 @@ import (
 	"debug/elf"
 	"errors"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/stellaops/signer-agent/test/harness"
@@ -80,6 +85,30 @@ func TestOCIImage(t *testing.T) {
 			checkImage(t, img, a.version, plat, interp)
 		})
 	}
+	// What `crane push layout REF` does: the index and every blob go to a
+	// registry (go-containerregistry's, in process) and keep their digest.
+	t.Run("push to a registry", func(t *testing.T) {
+		srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+		defer srv.Close()
+		ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/stellaops/signer-agent:" + strings.ReplaceAll(a.version, "+", "_"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.WriteIndex(ref, idx); err != nil {
+			t.Fatalf("push: %v", err)
+		}
+		got, err := remote.Index(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := idx.Digest()
+		if d, _ := got.Digest(); d != want || want != tm.Manifests[0].Digest {
+			t.Fatalf("pushed index digest %v, layout %v, index.json %v", d, want, tm.Manifests[0].Digest)
+		}
+		if err := validate.Index(got); err != nil {
+			t.Fatalf("the pushed index does not validate: %v", err)
+		}
+	})
 	t.Run("run amd64 rootfs", func(t *testing.T) {
 		img, err := idx.Image(platforms["linux/amd64"])
 		if err != nil {
