@@ -223,12 +223,14 @@ start_agent
 
 say "signing the provenance through the agent"
 "$ctl" sign --credentials "$state/creds.json" --predicate "$work/provenance.json" --type "$PROVENANCE_TYPE" \
-	"${subjects[@]}" --out-bundle "$kit/provenance.sigstore.json" >/dev/null
+	"${subjects[@]}" --out-bundle "$kit/provenance.sigstore.json" >/dev/null ||
+	{ cat "$state/agent.log" >&2; die "the agent did not sign the provenance"; }
 "$work/tools/kitgen" sums "$kit"
 "$work/tools/kitgen" checksums --out "$work/checksums.json" --kit "$kit_name" --version "$VERSION" --commit "$commit"
 say "signing SHA256SUMS through the agent"
 "$ctl" sign --credentials "$state/creds.json" --predicate "$work/checksums.json" --type "$CHECKSUMS_TYPE" \
-	--artifact "$kit/SHA256SUMS" --out-bundle "$kit/SHA256SUMS.sigstore.json" >/dev/null
+	--artifact "$kit/SHA256SUMS" --out-bundle "$kit/SHA256SUMS.sigstore.json" >/dev/null ||
+	{ cat "$state/agent.log" >&2; die "the agent did not sign SHA256SUMS"; }
 stop_agent
 
 # --- 7. the kit tarball, checked as an operator would -------------------------------
