@@ -124,7 +124,7 @@ func signWith(ctx context.Context, statement []byte, ks []*keyEntry) (*attest.Re
 		if k.pending != nil {
 			return nil, k.pending
 		}
-		signers[i] = attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key}
+		signers[i] = attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key, Hint: k.hint, Algorithm: k.algorithm}
 	}
 	return attest.Sign(ctx, statement, signers)
 }
