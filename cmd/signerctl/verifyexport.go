@@ -273,4 +273,3 @@ func compareTree(ctx context.Context, tr *tree, m *export.Manifest, ef exportFla
 	})
 	return diffs, total, nil
 }
-
