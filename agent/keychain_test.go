@@ -196,3 +196,67 @@ func TestKeyCertificateExpired(t *testing.T) {
 		t.Fatalf("ready with an expired key certificate: %v", err)
 	}
 }
+
+// chainKey is a key whose backend keeps certificates next to it, as a
+// PKCS#11 token does: CertificateChain returns chain, or err.
+type chainKey struct {
+	keys.Key
+	chain func(pub crypto.PublicKey) [][]byte
+	err   error
+}
+
+func (k *chainKey) CertificateChain(context.Context) ([][]byte, error) {
+	if k.err != nil {
+		return nil, k.err
+	}
+	return k.chain(k.Public()), nil
+}
+
+// TestKeyCertificateChainFromBackend: a backend's certificates (the
+// certificateChainer interface PKCS#11 keys implement) become the key's
+// chain; a backend that stops answering while they are read leaves the
+// key pending instead of failing the start.
+func TestKeyCertificateChainFromBackend(t *testing.T) {
+	ca := newKeysCA(t)
+	open := func(err error) keys.OpenFunc {
+		return func(ctx context.Context, uri string) (keys.Key, error) {
+			k, oerr := (&keys.Opener{}).Open(ctx, "memory:"+strings.TrimPrefix(uri, "chain:"))
+			if oerr != nil {
+				return nil, oerr
+			}
+			return &chainKey{Key: k, err: err, chain: func(pub crypto.PublicKey) [][]byte {
+				return [][]byte{ca.leaf(t, pub, time.Now().Add(-time.Minute), time.Now().Add(time.Hour), x509.ExtKeyUsageCodeSigning).Raw, ca.cert.Raw}
+			}}, nil
+		}
+	}
+	ctx := context.Background()
+	t.Run("chain from the backend", func(t *testing.T) {
+		h := harness.StartAgent(t, harness.Options{Edit: harness.WithDefaultKey("hsm", "chain:hsm"),
+			Opener: &keys.Opener{Backends: map[string]keys.OpenFunc{"chain": open(nil)}}})
+		res, err := h.Client.SignDSSE(ctx, signRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := res.SigningIdentity[0]; id.KeyID != "hsm" || len(id.CertificateChain) != 2 {
+			t.Fatalf("signing identity %+v", id)
+		}
+	})
+	t.Run("backend gone while reading certificates", func(t *testing.T) {
+		h := harness.StartAgent(t, harness.Options{Edit: harness.WithKey("hsm", "chain:hsm"),
+			Opener: &keys.Opener{Backends: map[string]keys.OpenFunc{"chain": open(keys.ErrBackendUnavailable)}}})
+		hl, err := h.Client.Ready(ctx)
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 503 {
+			t.Fatalf("ready with a pending key: %+v %v", hl, err)
+		}
+		ks, err := h.Client.Keys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks.Keys {
+			if k.ID == "hsm" {
+				t.Fatal("GET /keys lists the pending key")
+			}
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/keys"
 )
 
 // certificateChainer is a key backend that keeps X.509 certificates next
@@ -27,8 +28,10 @@ const maxKeyChain = 8
 // loadKeyChains gives each opened key its certificate chain: from its
 // certificateChainFile when one is configured (it takes precedence over
 // the token's certificates), else from the backend (certificateChainer).
-// Keys without either sign with a bare public key. A chain that does not
-// fit fails the load: the leaf must certify the key, each certificate
+// Keys without either sign with a bare public key. A backend that stops
+// answering while its certificates are read (keys.ErrBackendUnavailable)
+// makes the key pending, as openKeys does. A chain that does not fit fails
+// the load: the leaf must certify the key, each certificate
 // must be signed by the next, and a leaf with extended key usages must
 // allow code signing (verifiers check it). A leaf outside its validity
 // does not fail the load; the key signs nothing while it is (usable).
@@ -50,7 +53,19 @@ func loadKeyChains(ctx context.Context, cfg *config.Config, ks map[string]*keyEn
 		case ok:
 			from = "certificates on the token"
 			var err error
-			if chain, err = c.CertificateChain(ctx); err != nil {
+			chain, err = c.CertificateChain(ctx)
+			if errors.Is(err, keys.ErrBackendUnavailable) {
+				// The token went away between opening the key and reading
+				// its certificates: the key is pending, as if it had not
+				// opened (a key reused from the previous snapshot is
+				// closed with that snapshot).
+				if !e.reused {
+					_ = e.key.Close()
+				}
+				ks[kc.ID] = &keyEntry{cfg: kc, source: e.source, pending: fmt.Errorf("key %q: read certificates: %w", kc.ID, err)}
+				continue
+			}
+			if err != nil {
 				return fmt.Errorf("key %q: %w", kc.ID, err)
 			}
 		}
