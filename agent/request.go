@@ -78,6 +78,9 @@ type requestContext struct {
 	req       *proto.SignRequest
 	statement []byte
 	keys      []*keyEntry
+	// keyless is set when the request signs keylessly (with keys, if it
+	// named any, signing too): gate_keyless.go.
+	keyless *keylessBackend
 
 	// onDone run when the request has been answered (budget releases).
 	onDone []func()

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"flag"
 	"fmt"
 	"strings"
 
+	"github.com/stellaops/signer-agent/client/verify"
 	"github.com/stellaops/signer-agent/internal/kit"
 )
 
@@ -86,4 +88,18 @@ func parseWithOperand(fs *flags, args []string, name string) (string, error) {
 		return "", usagef("%s is required", name)
 	}
 	return operand, nil
+}
+
+// loadPublicKeys returns the PEM public keys of files and dir (see
+// verify.KeysFromPEM).
+func loadPublicKeys(files []string, dir string) ([]crypto.PublicKey, error) {
+	set, err := verify.KeysFromPEM(files, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []crypto.PublicKey
+	for _, k := range set.Keys() {
+		out = append(out, k.Public)
+	}
+	return out, nil
 }

@@ -80,6 +80,7 @@ type Metrics struct {
 	bypass          prometheus.Gauge
 	quotaStore      *quotaStoreMetrics // quotastore.go
 	limits          *limitMetrics      // limits.go
+	keyless         *keylessMetrics    // keyless.go
 
 	handler http.Handler
 }
@@ -176,6 +177,7 @@ func newMetrics(now func() time.Time) *Metrics {
 	)
 	m.quotaStore = newQuotaStoreMetrics(reg)
 	m.limits = newLimitMetrics(reg)
+	m.keyless = newKeylessMetrics(reg)
 	// Series whose first increment alerts watch for start at 0: a
 	// counter that first appears at 1 shows no increase().
 	for _, s := range PoEStates {
