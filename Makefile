@@ -9,6 +9,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w -X github.com/stellaops/signer-agent/agent.Version=$(VERSION)
 CTL_LDFLAGS  := $(LDFLAGS) -X main.version=$(VERSION)
 COSIGN_VERSION := v3.1.3
+NFPM_VERSION   := v2.45.2
 # The local sigstore stack the keyless, trusted-root and tlog tests start
 # (see sigstack below).
 FULCIO_VERSION      := v1.8.8
@@ -27,19 +28,24 @@ DEB_PACKAGES := \
   strace \
   redis-server \
   openssh-client \
-  iproute2
+  iproute2 \
+  lintian \
+  gcc-aarch64-linux-gnu \
+  libc6-dev-arm64-cross \
+  binutils \
+  ca-certificates
 FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 export SIGNER_AGENT_SIGSTACK_BIN := $(BIN)
 
-.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools sigstack deps fuzz bench lint docs clean
+.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools sigstack deps fuzz bench lint docs clean dist dist-test
 
 all: build
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/signer-agent ./cmd/signer-agent
-	$(GO) build -trimpath -ldflags '$(CTL_LDFLAGS)' -o $(BIN)/signerctl ./cmd/signerctl
+	$(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o $(BIN)/signer-agent ./cmd/signer-agent
+	$(GO) build -trimpath -buildmode=pie -ldflags '$(CTL_LDFLAGS)' -o $(BIN)/signerctl ./cmd/signerctl
 
 # Run a dev agent in the foreground (state in ./.signer-agent-dev).
 run: build
@@ -94,6 +100,26 @@ $(SIGSTACK_STAMP):
 	mv $(BIN)/.rekor-tiles/posix $(BIN)/rekor-server-posix && rmdir $(BIN)/.rekor-tiles
 	@rm -f $(BIN)/.sigstack-*
 	@touch $@
+
+# nfpm (the .deb builder) is pinned in its own module, tools/nfpm/go.mod,
+# so that its dependencies never move cosign's.
+$(BIN)/nfpm: tools/nfpm/go.mod tools/nfpm/go.sum
+	@mkdir -p $(BIN)
+	cd tools/nfpm && $(GO) build -trimpath -o $(BIN)/nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	@$(GO) version -m $(BIN)/nfpm | grep -Eq '^[[:space:]]+mod[[:space:]]+github.com/goreleaser/nfpm/v2[[:space:]]+$(NFPM_VERSION)[[:space:]]' || { echo "nfpm is not $(NFPM_VERSION)"; exit 1; }
+	@touch $(BIN)/nfpm
+
+# Distribution (SPEC §13): .debs for amd64 and arm64, the OCI image layout
+# and the signed offline kit under dist/ (docs/offline-kit.md). RELEASE_KEY=path
+# signs the kit; without it a throwaway key is used (loudly).
+dist: deps $(BIN)/nfpm
+	GO=$(GO) BIN=$(BIN) bash packaging/dist/dist.sh
+
+# Builds dist/ twice (reproducibility), then installs, upgrades, removes and
+# purges the .deb, verifies and installs the kit offline, and runs the OCI
+# image's rootfs (test/dist/run.sh; root).
+dist-test: deps tools $(BIN)/nfpm
+	GO=$(GO) BIN=$(BIN) bash test/dist/run.sh
 
 test: deps tools sigstack build lint test-go test-fido2 test-units test-observability
 

@@ -117,7 +117,7 @@ func TestBadRequests(t *testing.T) {
 		{name: "report without policy", body: replace(`stella.ops/sbom@v1`, `stella.ops/report@v1`), status: 400, code: proto.CodeInvalidRequest},
 		{name: "disallowed predicate type", body: replace(`stella.ops/sbom@v1`, `https://example.com/other@v1`), status: 400, code: proto.CodePredicateNotAllowed},
 		{name: "unknown key id", body: withField("options", `{"keyIds":["nope"]}`), status: 404, code: proto.CodeNotFound},
-		{name: "keyless not configured", body: withField("options", `{"mode":"keyless"}`), status: 403, code: proto.CodeKeyUnavailable},
+		{name: "keyless with the tenant's policy off", body: withField("options", `{"mode":"keyless"}`), status: 403, code: proto.CodeKeyUnavailable},
 		{name: "oversized body", body: withField("pad", `"`+strings.Repeat("a", 5000)+`"`), status: 413, code: proto.CodePayloadTooLarge},
 		{name: "wrong Host", host: "localhost", body: string(good), status: 400, code: proto.CodeInvalidRequest},
 		{name: "Origin header", header: map[string]string{"Origin": "https://evil.example"}, body: string(good), status: 403, code: proto.CodePeerNotAllowed},

@@ -202,6 +202,7 @@ func (a *Agent) itemRecord(it *batchItem) *audit.Record {
 	}
 	if it.res != nil {
 		r.Decision, r.Gate, r.BundleHash = audit.Allow, gateSign, it.res.BundleHash
+		r.Certificates = auditCertificates(it.res)
 	} else {
 		r.Decision, r.Code, r.Gate, r.Reason = audit.Deny, string(it.denial.Code), it.gate, it.denial.Reason
 	}

@@ -55,6 +55,7 @@ func (a *Agent) signAndCommit(ctx context.Context, rc *requestContext) (*attest.
 	rc.rec.Decision = audit.Allow
 	rc.rec.Gate = gateSign
 	rc.rec.BundleHash = res.BundleHash
+	rc.rec.Certificates = auditCertificates(res)
 	rc.rec.Time = a.now().UTC()
 	rc.rec.LatencyMS = msSince(a.now, rc.start)
 	if gate, d := a.prepareAnswer(ctx, rc, res); d != nil {
@@ -77,10 +78,25 @@ func (a *Agent) signAndCommit(ctx context.Context, rc *requestContext) (*attest.
 	return res, "", nil
 }
 
-// sign signs rc.statement with rc.keys, falling back to the tenant's
-// fallback key when the primary's backend fails (the switch is logged,
+// sign signs rc.statement with rc.keys (after a keyless signature when
+// rc.keyless is set), falling back to the tenant's fallback key when the
+// primary's backend (or the keyless backend) fails (the switch is logged,
 // counted and noted in the audit record).
 func (a *Agent) sign(ctx context.Context, rc *requestContext) (*attest.Result, error) {
+	if rc.keyless != nil {
+		res, err := a.signKeyless(ctx, rc)
+		if err == nil {
+			return res, nil
+		}
+		fb := a.keylessFallback(rc, err)
+		if fb == nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		res, err = signWith(ctx, rc.statement, rc.keys)
+		a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)
+		return res, err
+	}
 	t0 := time.Now()
 	res, err := signWith(ctx, rc.statement, rc.keys)
 	for _, k := range rc.keys {
@@ -130,7 +146,7 @@ func signWith(ctx context.Context, statement []byte, ks []*keyEntry) (*attest.Re
 		if k.pending != nil {
 			return nil, k.pending
 		}
-		signers[i] = attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key}
+		signers[i] = k.signer()
 	}
 	return attest.Sign(ctx, statement, signers)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/entitlement"
 	"github.com/stellaops/signer-agent/internal/idempotency"
+	"github.com/stellaops/signer-agent/internal/keys/keyless"
 	"github.com/stellaops/signer-agent/internal/metrics"
 	"github.com/stellaops/signer-agent/internal/quota"
 	"github.com/stellaops/signer-agent/proto"
@@ -113,9 +114,22 @@ func entitlementDenial(err error, v entitlement.Verdict) *Denial {
 }
 
 // signingDenial is the refusal when every key (and the fallback) failed.
+// A keyless failure names its cause and carries its own Retry-After
+// (Fulcio's or the TSA's, else 5 s; 30 s for the identity token).
 func signingDenial(err error) *Denial {
 	d := deny(proto.CodeSigningBackendUnavailable, "the signing backend failed; retry later", err.Error())
 	d.RetryAfter = retryBackend
+	if ra := keyless.RetryAfter(err); ra > 0 {
+		d.RetryAfter = ra
+		switch {
+		case errors.Is(err, keyless.ErrFulcioUnavailable):
+			d.Detail = "keyless signing is unavailable: Fulcio did not issue a certificate; retry later"
+		case errors.Is(err, keyless.ErrTSAUnavailable):
+			d.Detail = "keyless signing is unavailable: the timestamp authority did not answer; retry later"
+		case errors.Is(err, keyless.ErrIdentityUnavailable):
+			d.Detail = "keyless signing is unavailable: the agent has no usable identity token; retry later"
+		}
+	}
 	return d
 }
 

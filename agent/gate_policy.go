@@ -15,11 +15,14 @@ func (a *Agent) policyGate(_ context.Context, rc *requestContext) *Denial {
 		return deny(proto.CodePredicateNotAllowed, "predicate type not allowed for this tenant",
 			fmt.Sprintf("predicate type %q not allowed for tenant %q", rc.req.PredicateType, rc.tenant))
 	}
-	if rc.req.Mode() == proto.ModeKeyless {
-		return deny(proto.CodeKeyUnavailable, "keyless signing is not configured on this agent", "keyless requested; no Fulcio configured")
+	if d := keylessPolicy(rc); d != nil {
+		return d
 	}
 	ids := rc.req.KeyIDs()
 	if len(ids) == 0 {
+		if rc.keyless != nil {
+			return nil // keyless alone
+		}
 		t := cfg.Tenant(rc.tenant)
 		if t == nil || t.DefaultKey == "" {
 			return deny(proto.CodeKeyUnavailable, "tenant has no default key; name one in options.keyIds", errNoDefaultKey.Error())

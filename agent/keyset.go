@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/keys/pkcs11"
 	"github.com/stellaops/signer-agent/internal/keystate"
 	"github.com/stellaops/signer-agent/internal/metrics"
@@ -38,6 +39,10 @@ type keyEntry struct {
 	reused bool
 	// revoked is set when the revocation list names the key.
 	revoked *keystate.Revoked
+	// chain is the key's X.509 chain (DER, leaf first) when it comes with
+	// certificates, and leaf its parsed leaf (snapshot_chains.go).
+	chain [][]byte
+	leaf  *x509.Certificate
 }
 
 // usable reports why a key cannot sign now ("" when it can).
@@ -52,7 +57,13 @@ func (k *keyEntry) usable(now time.Time) string {
 	case k.cfg.NotAfter != nil && now.After(*k.cfg.NotAfter):
 		return "key has expired"
 	}
-	return ""
+	return k.certificateProblem(now)
+}
+
+// signer is the attest.Signer of the key: its bundles carry its leaf
+// certificate when it has a chain.
+func (k *keyEntry) signer() attest.Signer {
+	return attest.Signer{ID: k.cfg.ID, Source: k.source, Key: k.key, Chain: k.chain, Hint: k.hint, Algorithm: k.algorithm}
 }
 
 func (k *keyEntry) serves(tenant string) bool {
@@ -76,6 +87,9 @@ func (k *keyEntry) info(defaultFor map[string]bool) proto.KeyInfo {
 		NotAfter:      k.cfg.NotAfter,
 		Tenants:       append([]string{}, k.cfg.Tenants...),
 		Default:       defaultFor[k.cfg.ID],
+	}
+	if len(k.chain) > 0 {
+		ki.CertificateChain = attest.ChainPEM(k.chain)
 	}
 	return ki
 }

@@ -7,8 +7,9 @@ import (
 	"github.com/stellaops/signer-agent/proto"
 )
 
-// readiness checks what signing needs: an active key, the Authority's keys,
-// a writable audit log; it notes an active entitlement bypass.
+// readiness checks what signing needs: an active key (or keyless
+// signing), the Authority's keys, a writable audit log; it notes an active
+// entitlement bypass and the keyless backend's health.
 func (a *Agent) readiness(snap *snapshot) proto.Health {
 	h := proto.Health{Status: "ok", Version: Version, Checks: map[string]string{"config": "ok"}}
 	down := func(check, why string) {
@@ -28,11 +29,20 @@ func (a *Agent) readiness(snap *snapshot) proto.Health {
 		if l, ok := k.key.(interface{ Unlocked() bool }); ok && !l.Unlocked() {
 			down("key:"+id, "locked (POST /admin/v1/keys/"+id+"/unlock)")
 		}
+		if why := k.certificateProblem(a.now()); why != "" {
+			down("key:"+id, why)
+		}
 	}
-	if active == 0 {
-		down("keys", "no active key")
-	} else {
+	switch {
+	case active > 0:
 		h.Checks["keys"] = "ok"
+	case snap.keyless != nil:
+		h.Checks["keys"] = "ok (no keyful key; keyless signing only)"
+	default:
+		down("keys", "no active key")
+	}
+	if snap.keyless != nil {
+		a.keylessReadiness(snap, active, h.Checks, down)
 	}
 	if snap.auth != nil {
 		st := snap.auth.Status()

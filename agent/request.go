@@ -101,6 +101,9 @@ type requestContext struct {
 	// journaled for retries); answer holds the bytes.
 	encode func(*attest.Result) ([]byte, error)
 	answer []byte
+	// keyless is set when the request signs keylessly (with keys, if it
+	// named any, signing too): gate_keyless.go.
+	keyless *keylessBackend
 
 	// onDone run when the request has been answered (budget releases).
 	onDone []func()

@@ -26,6 +26,7 @@ type snapshot struct {
 	rel        *release.Checker
 	tls        *tls.Config // mTLS listener material (nil: listener off)
 	keys       map[string]*keyEntry
+	keyless    *keylessBackend            // nil: keyless signing is off (snapshot_keyless.go)
 	predicates map[string]map[string]bool // tenant -> allowed predicate types
 	defaultFor map[string]bool            // key ids that are some tenant's default
 
@@ -102,6 +103,12 @@ func (a *Agent) buildSnapshot(ctx context.Context, cfg *config.Config, prev *sna
 	if s.keys, err = openKeys(ctx, a.opener, cfg, prevKeys); err != nil {
 		return s, err
 	}
+	if err = loadKeyChains(ctx, cfg, s.keys); err != nil {
+		return s, err
+	}
+	if s.keyless, err = a.keylessFor(cfg, prev); err != nil {
+		return s, err
+	}
 	applyRevocations(s.keys, rev)
 	a.warnKeys(s.keys)
 	return s, nil
@@ -139,11 +146,14 @@ func (s *snapshot) retire() {
 	}
 }
 
-// closeKeys closes the snapshot's keys and verifier that next does not
-// reuse (next nil: all of them).
+// closeKeys closes the snapshot's keys, verifier and keyless signer that
+// next does not reuse (next nil: all of them).
 func (s *snapshot) closeKeys(next *snapshot) {
 	if s.auth != nil && (next == nil || next.auth != s.auth) {
 		_ = s.auth.Close()
+	}
+	if s.keyless != nil && (next == nil || next.keyless != s.keyless) {
+		s.keyless.close()
 	}
 	keep := map[any]bool{}
 	if next != nil {

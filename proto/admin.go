@@ -2,11 +2,9 @@ package proto
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // The admin socket's wire contract (SPEC §4): request and response bodies
@@ -193,86 +191,23 @@ func (s Secret) Zero() { clear(s) }
 // String never reveals the secret.
 func (s Secret) String() string { return "[redacted]" }
 
-// unquoteBytes decodes a JSON string literal into a new byte slice,
-// resolving escapes (surrogate pairs included) without going through a Go
-// string.
+// unquoteBytes decodes one JSON string literal into a new byte slice with
+// the strict scanner (valid UTF-8, no lone surrogates), without going
+// through a Go string.
 func unquoteBytes(b []byte) ([]byte, error) {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+	sc := &scanner{data: b, maxDepth: 1}
+	if len(b) == 0 || b[0] != '"' {
 		return nil, errors.New("want a JSON string")
 	}
-	b = b[1 : len(b)-1]
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c < 0x20 || c == '"' {
-			return nil, errors.New("control character or quote in JSON string")
-		}
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(b) {
-			return nil, errors.New("truncated escape in JSON string")
-		}
-		switch b[i] {
-		case '"', '\\', '/':
-			out = append(out, b[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, n, err := decodeUEscape(b[i-1:])
-			if err != nil {
-				return nil, err
-			}
-			out = appendRune(out, r)
-			i += n - 2
-		default:
-			return nil, fmt.Errorf("bad escape \\%c in JSON string", b[i])
-		}
+	start, end, escaped, err := sc.scanString()
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
-}
-
-// decodeUEscape decodes "\uXXXX" (and a following low surrogate escape) at
-// the start of b, returning the rune and the bytes consumed. A lone
-// surrogate is an error.
-func decodeUEscape(b []byte) (rune, int, error) {
-	hi, ok := secretHex4(b)
-	if !ok {
-		return 0, 0, errors.New("bad \\u escape in JSON string")
+	if sc.pos != len(b) {
+		return nil, errors.New("want one JSON string")
 	}
-	switch {
-	case hi >= 0xD800 && hi < 0xDC00:
-		lo, ok := secretHex4(b[6:])
-		if !ok || lo < 0xDC00 || lo >= 0xE000 {
-			return 0, 0, errors.New("lone surrogate in JSON string")
-		}
-		return 0x10000 + (hi-0xD800)<<10 + (lo - 0xDC00), 12, nil
-	case hi >= 0xDC00 && hi < 0xE000:
-		return 0, 0, errors.New("lone surrogate in JSON string")
+	if !escaped {
+		return append([]byte(nil), b[start:end]...), nil
 	}
-	return hi, 6, nil
-}
-
-func secretHex4(b []byte) (rune, bool) {
-	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
-		return 0, false
-	}
-	v, err := strconv.ParseUint(string(b[2:6]), 16, 32)
-	return rune(v), err == nil
-}
-
-func appendRune(b []byte, r rune) []byte {
-	var buf [4]byte
-	n := utf8.EncodeRune(buf[:], r)
-	return append(b, buf[:n]...)
+	return appendUnescaped(nil, b[start:end]), nil
 }

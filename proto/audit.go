@@ -70,9 +70,25 @@ type AuditRecord struct {
 	// ConfigDigest is "sha256:<hex>" of the configuration file a load or
 	// reload put in force.
 	ConfigDigest string `json:"configDigest,omitempty"`
+	// Certificates describe the certificates of the signatures made with
+	// one (keyless Fulcio leaves, keyful keys with X.509 chains), in
+	// KeyIDs order.
+	Certificates []AuditCertificate `json:"certificates,omitempty"`
 
 	// Hash chains this record to PrevHash; it must stay the last field.
 	Hash string `json:"hash,omitempty"`
+}
+
+// AuditCertificate is the certificate one signature was made under.
+type AuditCertificate struct {
+	// KeyID is the signature's key id ("keyless" for keyless).
+	KeyID string `json:"keyId"`
+	// Identity is the leaf's subject alternative name and Issuer its
+	// Fulcio OIDC issuer extension (either may be empty).
+	Identity string `json:"identity,omitempty"`
+	Issuer   string `json:"issuer,omitempty"`
+	// Fingerprint is "sha256:<hex>" of the leaf certificate's DER.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // AuditRecovery describes one repair of a segment's end.

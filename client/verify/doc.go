@@ -21,8 +21,14 @@
 //
 // Bundles are verified with sigstore-go (as cosign would, offline, with
 // --insecure-ignore-tlog), envelopes signature by signature: every
-// signature must verify with a usable key. The package is separate from
-// client so that client keeps its small imports; it may grow a
-// sigstore trusted-root source (keyless certificates, timestamps) behind
-// the Trust interface.
+// signature must verify with a usable key.
+//
+// A TrustedRoot (LoadTrustedRoot: trusted_root.json and trusted_keys.json
+// as `signerctl trust export` writes them) is the other Trust: it
+// verifies every bundle shape the agent makes — keyless (a Fulcio leaf
+// matching Options.Identities, dated by its RFC 3161 timestamp, so it
+// verifies after the certificate expired), keyful with a certificate
+// chain, keyful with a bare key — and transparency log entries, with the
+// same key status and window rules. The package is separate from client
+// so that client keeps its small imports.
 package verify

@@ -38,8 +38,17 @@ type Options struct {
 	// AnyArtifact skips the subject check.
 	AnyArtifact bool
 	// At is the time at which key validity windows are checked; zero
-	// means now.
+	// means now. With a TrustedRoot it dates only signatures that carry
+	// no trusted timestamp.
 	At time.Time
+	// Identities are the acceptable certificate identities of keyless
+	// output (TrustedRoot only): a keyless bundle must match one, and is
+	// refused (ErrIdentityPolicy) when none is given. A keyful key's
+	// certificate is checked against them when they are given.
+	Identities []CertIdentity
+	// RequireTlog refuses a bundle without a verified transparency log
+	// entry (TrustedRoot only).
+	RequireTlog bool
 }
 
 // Result is what a successful verification established.
@@ -49,14 +58,28 @@ type Result struct {
 	PayloadDigest string
 	// Keys are the trusted keys whose signatures verified.
 	Keys []Key
+	// With a TrustedRoot: Mode is ModeKeyless for a certificate of no
+	// trusted key, else ModeKeyful; CertificateIdentity and
+	// CertificateIssuer are the leaf's, if any; SignedAt are the
+	// verified times of the signature (RFC 3161 timestamps, log
+	// integration times); Logged reports a verified transparency log
+	// entry.
+	Mode                string
+	CertificateIdentity string
+	CertificateIssuer   string
+	SignedAt            []time.Time
+	Logged              bool
 }
 
-// Trust is a source of trusted keys. KeySet implements it; the interface
-// leaves room for a sigstore trusted root (keyless certificates and
-// timestamps), which the agent's keyless output needs.
+// Trust is a source of trusted keys: a KeySet (public keys with their
+// status and window) or a TrustedRoot (a sigstore trusted root with the
+// agent's keys: keyless certificates, timestamps, log entries too).
 type Trust interface {
 	// keysFor returns the keys with the given hint ("" for all keys).
 	keysFor(hint string) []*Key
+	// bundle verifies a bundle whose statement must satisfy exp, dating
+	// untimestamped signatures at.
+	bundle(bundleJSON []byte, exp attest.Expect, opts Options, at time.Time) (*Result, error)
 }
 
 func (s *KeySet) keysFor(hint string) []*Key {
@@ -125,14 +148,24 @@ type bundleHint struct {
 }
 
 // Bundle verifies a sigstore bundle (one of a sign response's bundles)
-// offline: its key hint must name a trusted key usable at Options.At, the
-// DSSE signature must verify with it (sigstore-go), and the statement must
-// satisfy opts.
+// offline: with a KeySet, its key hint must name a trusted key usable at
+// Options.At, the DSSE signature must verify with it (sigstore-go), and
+// the statement must satisfy opts; with a TrustedRoot, see TrustedRoot.
 func Bundle(t Trust, bundleJSON []byte, opts Options) (*Result, error) {
 	exp, at, err := opts.expect()
 	if err != nil {
 		return nil, err
 	}
+	return t.bundle(bundleJSON, exp, opts, at)
+}
+
+// bundle verifies a bundle with a public key hint against the set.
+func (s *KeySet) bundle(bundleJSON []byte, exp attest.Expect, opts Options, at time.Time) (*Result, error) {
+	if len(opts.Identities) > 0 || opts.RequireTlog {
+		// A key set cannot check either: refuse rather than ignore.
+		return nil, fmt.Errorf("%w: certificate identities and transparency log entries need a trusted root", ErrVerify)
+	}
+	t := s
 	var bh bundleHint
 	if err := json.Unmarshal(bundleJSON, &bh); err != nil {
 		return nil, fmt.Errorf("%w: parse bundle: %s", ErrVerify, proto.DescribeJSONError(err))

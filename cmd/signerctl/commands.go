@@ -37,6 +37,9 @@ func commands() []command {
 		{name: "tlog", synopsis: "transparency log handoff", help: tlogGroupHelp, sub: []command{
 			{name: "upload", synopsis: "log a bundle in a Rekor v2 log and write it back with its entry", run: (*app).cmdTlogUpload},
 		}},
+		{name: "kit", synopsis: "verify an offline kit, offline", help: kitGroupHelp, sub: []command{
+			{name: "verify", synopsis: "verify an offline kit's signature, checksums and provenance", run: (*app).cmdKitVerify},
+		}},
 		{name: "keys", synopsis: "list, create, enroll, unlock, rotate and revoke keys", help: keysGroupHelp, sub: []command{
 			{name: "list", synopsis: "list the agent's public keys", run: (*app).cmdKeysList},
 			{name: "create", synopsis: "create a key in a PKCS#11 token or a TPM and print its URI", help: keysCreateHelp, sub: []command{
@@ -185,3 +188,6 @@ windows and status), Fulcio's CA, the timestamp authority and Rekor keys.`
 
 const tlogGroupHelp = `Transparency log handoff (SPEC §9.1): the agent never logs; this submits a
 bundle it made to a Rekor v2 log unchanged, as the Attestor does.`
+
+const kitGroupHelp = `Offline kits (docs/offline-kit.md): check a kit's release signature, the
+checksum of every file and the build provenance, with no network.`

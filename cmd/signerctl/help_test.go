@@ -20,6 +20,7 @@ var allCommands = []string{
 	"verify", "verify export",
 	"trust", "trust export",
 	"tlog", "tlog upload",
+	"kit", "kit verify",
 	"keys", "keys list", "keys create", "keys create pkcs11", "keys create tpm", "keys list-tokens",
 	"keys enroll", "keys enroll fido2", "keys unlock", "keys rotate", "keys revoke",
 	"health",

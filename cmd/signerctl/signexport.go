@@ -16,6 +16,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/export"
+	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -227,7 +228,7 @@ func (a *app) cmdSignExport(ctx context.Context, args []string) error {
 	}
 
 	var written []string
-	if err := writeFileDurable(*outManifest, resp.Manifest, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(*outManifest, resp.Manifest, 0o644); err != nil {
 		return err
 	}
 	written = append(written, "manifest:       "+*outManifest)
@@ -236,7 +237,7 @@ func (a *app) cmdSignExport(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("encode envelope: %w", err)
 		}
-		if err := writeFileDurable(*outEnvelope, append(b, '\n'), 0o644); err != nil {
+		if err := fsutil.WriteFileAtomic(*outEnvelope, append(b, '\n'), 0o644); err != nil {
 			return err
 		}
 		written = append(written, "envelope:       "+*outEnvelope)
@@ -246,7 +247,7 @@ func (a *app) cmdSignExport(ctx context.Context, args []string) error {
 		ids[i] = keyIDAt(&resp.SignResponse, i)
 	}
 	for i, bp := range bundlePaths(*outBundle, ids) {
-		if err := writeFileDurable(bp, resp.Bundles[i], 0o644); err != nil {
+		if err := fsutil.WriteFileAtomic(bp, resp.Bundles[i], 0o644); err != nil {
 			return err
 		}
 		written = append(written, fmt.Sprintf("bundle:         %s (key %s)", bp, ids[i]))

@@ -30,13 +30,16 @@ at the time of verification. At least one key is required.
 
 On success prints
   Verified OK: predicateType=TYPE subjects=N payloadDigest=sha256:HEX
-and exits 0; on failure prints the reason and exits 1.
-`
+(with --trusted-root followed by mode=keyful|keyless, the key, the
+certificate's identity and issuer, signedAt=TIME for each trusted timestamp
+and tlog=verified) and exits 0; on failure prints the reason and exits 1.
+` + trustedRootHelp
 
 // cmdVerify is `signerctl verify`.
 func (a *app) cmdVerify(ctx context.Context, args []string) error {
-	fs := a.flagSet("verify", "verify (--bundle FILE | --envelope FILE) (--key PUBFILE... | --trust-dir DIR | --keys-json FILE) (--artifact FILE | --digest sha256:HEX | --any-artifact) [--type TYPE]", verifyHelp)
+	fs := a.flagSet("verify", "verify (--bundle FILE | --envelope FILE) (--key PUBFILE... | --trust-dir DIR | --keys-json FILE | --trusted-root FILE [--trusted-keys FILE] [--certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y] [--require-tlog]) (--artifact FILE | --digest sha256:HEX | --any-artifact) [--type TYPE]", verifyHelp)
 	var (
+		tf         trustedRootFlags
 		keyFiles   stringList
 		bundlePath = fs.String("bundle", "", "sigstore bundle JSON `FILE` to verify")
 		envPath    = fs.String("envelope", "", "DSSE envelope JSON `FILE` to verify")
@@ -48,14 +51,22 @@ func (a *app) cmdVerify(ctx context.Context, args []string) error {
 		predType   = fs.String("type", "", "required predicate `TYPE`")
 	)
 	fs.Var(&keyFiles, "key", "trusted public key `PUBFILE` (PEM; repeatable)")
+	tf.register(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if (*bundlePath == "") == (*envPath == "") {
 		return usagef("give exactly one of --bundle and --envelope")
 	}
-	if len(keyFiles) == 0 && *trustDir == "" && *keysJSON == "" {
-		return usagef("give --key, --trust-dir or --keys-json")
+	keysGiven := len(keyFiles) > 0 || *trustDir != "" || *keysJSON != ""
+	switch {
+	case tf.set() && keysGiven:
+		return usagef("give --key/--trust-dir/--keys-json or --trusted-root, not both")
+	case !tf.set() && !keysGiven:
+		return usagef("give --key, --trust-dir, --keys-json or --trusted-root")
+	}
+	if err := tf.check(); err != nil {
+		return err
 	}
 	n := 0
 	for _, set := range []bool{*artifact != "", *digest != "", *anyArt} {
@@ -78,7 +89,13 @@ func (a *app) cmdVerify(ctx context.Context, args []string) error {
 		opts.ArtifactSHA256 = hex
 	}
 
-	trust, err := loadTrust(keyFiles, *trustDir, *keysJSON)
+	var trust verify.Trust
+	var err error
+	if tf.set() {
+		trust, err = tf.load(&opts)
+	} else {
+		trust, err = loadTrust(keyFiles, *trustDir, *keysJSON)
+	}
 	if err != nil {
 		return err
 	}
@@ -105,7 +122,7 @@ func (a *app) cmdVerify(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(a.stdout, "Verified OK: predicateType=%s subjects=%d payloadDigest=%s\n", res.PredicateType, len(res.Subjects), res.PayloadDigest)
+	fmt.Fprintf(a.stdout, "Verified OK: predicateType=%s subjects=%d payloadDigest=%s%s\n", res.PredicateType, len(res.Subjects), res.PayloadDigest, describe(res))
 	return nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +20,8 @@ const verifyExportHelp = `
 Verify a signed export fully offline (no socket, no network):
 
  1. the bundle's signature verifies with one of the public keys (--key
-    files, *.pub / *.pem in --trust-dir) and its statement is SLSA
+    files, *.pub / *.pem in --trust-dir) or with a trusted root
+    (--trusted-root, below), and its statement is SLSA
     provenance (https://slsa.dev/provenance/v1) naming --manifest as
     export.json; with --envelope, every signature of the envelope verifies
     too and it carries the same statement;
@@ -41,12 +41,13 @@ Symbolic links inside --dir are never followed; they are extra entries.
 
 Exit status 0 and "Verified OK: …" when everything matches; 1 on any
 signature failure or difference.
-`
+` + trustedRootHelp
 
 // cmdVerifyExport is `signerctl verify export`.
 func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
-	fs := a.flagSet("verify export", "verify export --dir DIR --manifest FILE --bundle FILE (--key PUBFILE... | --trust-dir DIR | --trusted-root FILE) [flags]", verifyExportHelp)
+	fs := a.flagSet("verify export", "verify export --dir DIR --manifest FILE --bundle FILE (--key PUBFILE... | --trust-dir DIR | --trusted-root FILE [--trusted-keys FILE] [--certificate-identity[-regexp] X --certificate-oidc-issuer[-regexp] Y] [--require-tlog]) [flags]", verifyExportHelp)
 	var (
+		tf           trustedRootFlags
 		ef           exportFlags
 		keyFiles     stringList
 		excludes     stringList
@@ -55,9 +56,9 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 		bundlePath   = fs.String("bundle", "", "sigstore bundle `FILE` of the provenance")
 		envPath      = fs.String("envelope", "", "DSSE envelope `FILE` of the provenance (optional)")
 		trustDir     = fs.String("trust-dir", "", "`DIR` of trusted *.pub / *.pem public keys")
-		trustedRoot  = fs.String("trusted-root", "", "trusted_root.json `FILE` (not supported yet)")
 	)
 	ef.register(fs)
+	tf.register(fs)
 	fs.Var(&keyFiles, "key", "trusted public key `PUBFILE` (PEM; repeatable)")
 	fs.Var(&excludes, "exclude", "`PATH` under --dir that is not part of the export (repeatable)")
 	if err := fs.parse(args); err != nil {
@@ -70,20 +71,27 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 		return usagef("--manifest is required")
 	case *bundlePath == "":
 		return usagef("--bundle is required")
-	case *trustedRoot != "" && (len(keyFiles) > 0 || *trustDir != ""):
+	case tf.set() && (len(keyFiles) > 0 || *trustDir != ""):
 		return usagef("give --key/--trust-dir or --trusted-root, not both")
-	case *trustedRoot == "" && len(keyFiles) == 0 && *trustDir == "":
+	case !tf.set() && len(keyFiles) == 0 && *trustDir == "":
 		return usagef("give --key, --trust-dir or --trusted-root")
+	}
+	if err := tf.check(); err != nil {
+		return err
 	}
 	if err := ef.check(); err != nil {
 		return err
 	}
-	if *trustedRoot != "" {
-		// TODO(trusted-root): verify with trustroot.Load and
-		// attest.VerifyTrusted once that work is merged.
-		return fmt.Errorf("--trusted-root is not supported yet by verify export; use --key or --trust-dir")
+	var (
+		trust verify.Trust
+		opts  verify.Options
+		err   error
+	)
+	if tf.set() {
+		trust, err = tf.load(&opts)
+	} else {
+		trust, err = verify.KeysFromPEM(keyFiles, *trustDir)
 	}
-	pubs, err := loadPublicKeys(keyFiles, *trustDir)
 	if err != nil {
 		return err
 	}
@@ -100,7 +108,7 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", *manifestPath, err)
 	}
-	checked, err := verifyExportSignature(ctx, pubs, manifest, m, *bundlePath, *envPath)
+	checked, err := verifyExportSignature(ctx, trust, opts, manifest, m, *bundlePath, *envPath)
 	if err != nil {
 		return err
 	}
@@ -148,15 +156,18 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 }
 
 // verifyExportSignature verifies the bundle (and the envelope, if given)
-// over provenance naming manifest as export.json, and checks the statement
-// against the manifest.
-func verifyExportSignature(ctx context.Context, pubs []crypto.PublicKey, manifest []byte, m *export.Manifest, bundlePath, envPath string) (*export.Checked, error) {
-	exp := attest.Expect{PredicateType: proto.PredicateSLSAProvenanceV1, ArtifactSHA256: strings.TrimPrefix(attest.Digest(manifest), "sha256:")}
+// over provenance naming manifest as export.json with trust (public keys
+// or a trusted root, with opts' identity policy), and checks the
+// statement against the manifest.
+func verifyExportSignature(ctx context.Context, trust verify.Trust, opts verify.Options, manifest []byte, m *export.Manifest, bundlePath, envPath string) (*export.Checked, error) {
+	opts.PredicateType = proto.PredicateSLSAProvenanceV1
+	opts.ArtifactSHA256 = strings.TrimPrefix(attest.Digest(manifest), "sha256:")
+	opts.AnyArtifact = false
 	b, err := os.ReadFile(bundlePath)
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	v, err := attest.VerifyBundle(b, pubs, exp)
+	v, err := verify.Bundle(trust, b, opts)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", bundlePath, err)
 	}
@@ -169,7 +180,7 @@ func verifyExportSignature(ctx context.Context, pubs []crypto.PublicKey, manifes
 		if err != nil {
 			return nil, fmt.Errorf("envelope: %w", err)
 		}
-		ev, err := attest.VerifyEnvelope(ctx, eb, pubs, exp)
+		ev, err := verify.Envelope(ctx, trust, eb, opts)
 		if err != nil {
 			return nil, fmt.Errorf("envelope %s: %w", envPath, err)
 		}
@@ -261,18 +272,4 @@ func compareTree(ctx context.Context, tr *tree, m *export.Manifest, ef exportFla
 		return strings.Compare(a.kind, b.kind)
 	})
 	return diffs, total, nil
-}
-
-// loadPublicKeys returns the PEM public keys of files and dir (see
-// verify.KeysFromPEM).
-func loadPublicKeys(files []string, dir string) ([]crypto.PublicKey, error) {
-	set, err := verify.KeysFromPEM(files, dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []crypto.PublicKey
-	for _, k := range set.Keys() {
-		out = append(out, k.Public)
-	}
-	return out, nil
 }

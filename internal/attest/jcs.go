@@ -503,9 +503,10 @@ const hexDigits = "0123456789abcdef"
 
 // appendStringBody escapes valid UTF-8 as RFC 8785 §3.2.2.2 requires: '"',
 // '\' and control characters only, with the short forms where JSON has one.
-func appendStringBody(dst, s []byte) []byte {
+func appendStringBody[T string | []byte](dst []byte, s T) []byte {
 	last := 0
-	for i, b := range s {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
 		if b >= 0x20 && b != '"' && b != '\\' {
 			continue
 		}
@@ -538,8 +539,11 @@ var errInvalidUTF8 = errors.New("string is not valid UTF-8")
 // UTF-8 (checked by the callers that take strings from Go values).
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
-	return append(appendStringBody(dst, []byte(s)), '"')
+	return append(appendStringBody(dst, s), '"')
 }
+
+// AppendString appends s, valid UTF-8, as an RFC 8785 string.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
 // number writes the canonical form of the number at c.pos.
 func (c *canonicaliser) number() error {

@@ -34,6 +34,10 @@ type Signer struct {
 	Chain [][]byte
 	// Timestamper, when set, timestamps the signature.
 	Timestamper Timestamper
+	// Hint and Algorithm, when set, are the key's public key hint
+	// (keys.PublicKeyHint) and algorithm (keys.Algorithm), computed once
+	// when the key was opened instead of at every signature.
+	Hint, Algorithm string
 }
 
 // Result is the signed output of one request.
@@ -106,13 +110,16 @@ func Sign(ctx context.Context, payload []byte, signers []Signer) (*Result, error
 		if err != nil {
 			return nil, fmt.Errorf("sign: decode signature: %w", err)
 		}
-		alg, _, err := keys.Algorithm(s.Key.Public())
-		if err != nil {
-			return nil, err
+		alg, hint := s.Algorithm, s.Hint
+		if alg == "" {
+			if alg, _, err = keys.Algorithm(s.Key.Public()); err != nil {
+				return nil, err
+			}
 		}
-		hint, err := keys.PublicKeyHint(s.Key.Public())
-		if err != nil {
-			return nil, err
+		if hint == "" {
+			if hint, err = keys.PublicKeyHint(s.Key.Public()); err != nil {
+				return nil, err
+			}
 		}
 		var b json.RawMessage
 		if s.certified() {

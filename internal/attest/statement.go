@@ -148,6 +148,10 @@ func appendGoString(out []byte, s, what string) ([]byte, error) {
 	return appendString(out, s), nil
 }
 
+// AppendStringMap appends a map of strings as an RFC 8785 object (nil as
+// null); a key or value that is not valid UTF-8 is an error.
+func AppendStringMap(out []byte, m map[string]string) ([]byte, error) { return appendStringMap(out, m) }
+
 // appendStringMap writes a map of strings as a canonical object (nil as
 // null).
 func appendStringMap(out []byte, m map[string]string) ([]byte, error) {

@@ -152,6 +152,7 @@ func (c *Config) applyDefaults(base string) {
 	}
 	c.StateDir = resolve(base, c.StateDir)
 	c.Keyless.applyDefaults(base)
+	c.applyKeylessPolicyDefaults()
 	c.Listen.applyDefaults(base)
 	c.Transport.applyDefaults()
 	c.Limits.Resources.applyDefaults()
@@ -199,6 +200,7 @@ func (c *Config) Validate() error {
 	for _, err := range c.validateKeyless() {
 		p.errs = append(p.errs, err)
 	}
+	c.validateKeylessPolicy(p)
 	return p.err()
 }
 

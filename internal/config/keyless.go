@@ -62,6 +62,25 @@ const (
 // Enabled reports whether keyless signing is configured.
 func (k *Keyless) Enabled() bool { return k.FulcioURL != "" }
 
+// Files returns the files the keyless signer reads when it is built: the
+// Fulcio and TSA chain files and the client secret file (not the identity
+// token file, which it re-reads per request). Nil when keyless is off.
+func (k *Keyless) Files() []string {
+	if !k.Enabled() {
+		return nil
+	}
+	var out []string
+	for _, f := range []string{k.FulcioChainFile, k.TSAChainFile} {
+		if f != "" {
+			out = append(out, f)
+		}
+	}
+	if cc := k.Identity.ClientCredentials; cc != nil && cc.ClientSecretFile != "" {
+		out = append(out, cc.ClientSecretFile)
+	}
+	return out
+}
+
 func (k *Keyless) applyDefaults(base string) {
 	if !k.Enabled() {
 		return

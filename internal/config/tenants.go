@@ -13,6 +13,9 @@ type Tenant struct {
 	// Plan names the tenant's plan until its Proof-of-Entitlement names
 	// one; empty: no plan limits.
 	Plan string `yaml:"plan,omitempty"`
+	// Keyless is the tenant's keyless signing policy: off (the default),
+	// allowed or required (keylesspolicy.go).
+	Keyless string `yaml:"keyless,omitempty"`
 }
 
 // Tenant returns the tenant with id, or nil.

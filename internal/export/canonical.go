@@ -1,8 +1,9 @@
 package export
 
 import (
-	"slices"
 	"strconv"
+
+	"github.com/stellaops/signer-agent/internal/attest"
 )
 
 // The manifest and the statement are written directly in RFC 8785 form:
@@ -13,67 +14,17 @@ import (
 // TestCanonicalMatchesJCS and FuzzCanonicalMatchesJCS check the bytes
 // against that library path, which stays the reference.
 
-// appendString appends s as an RFC 8785 string: '"' and '\\' escaped, the
-// five control characters with short escapes as such, the other C0
-// controls as \u00xx, everything else (valid UTF-8) as is.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\t':
-			b = append(b, '\\', 't')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\r':
-			b = append(b, '\\', 'r')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendString appends s as an RFC 8785 string (attest's writer).
+func appendString(b []byte, s string) []byte { return attest.AppendString(b, s) }
 
-// appendDigests appends a digest set with its algorithms in order.
+// appendDigests appends a digest set as a canonical object. Digests were
+// validated (algorithm names and lowercase hex), so they are valid UTF-8.
 func appendDigests(b []byte, d map[string]string) []byte {
-	if len(d) == 1 {
-		for alg, hex := range d {
-			b = append(b, '{')
-			b = appendString(b, alg)
-			b = append(b, ':')
-			b = appendString(b, hex)
-			return append(b, '}')
-		}
+	out, err := attest.AppendStringMap(b, d)
+	if err != nil {
+		panic("export: unvalidated digest set: " + err.Error())
 	}
-	algs := make([]string, 0, len(d))
-	for alg := range d {
-		algs = append(algs, alg)
-	}
-	slices.Sort(algs)
-	b = append(b, '{')
-	for i, alg := range algs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, alg)
-		b = append(b, ':')
-		b = appendString(b, d[alg])
-	}
-	return append(b, '}')
+	return out
 }
 
 func appendSHA256(b []byte, hex string) []byte {

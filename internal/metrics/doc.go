@@ -19,6 +19,7 @@
 // | `signer_sign_duration_seconds` | histogram | `key_source` | time of one signature by a key backend, failures included |
 // | `signer_key_signatures_total` | counter | `key_id`, `key_source`, `result` | signatures attempted per key (key usage); `result` is `ok` or `error` |
 // | `signer_key_fallback_total` | counter | `tenant`, `from_key`, `to_key` | signatures made with a fallback key because the primary's backend failed |
+// | `signer_keyless_failures_total` | counter | `cause` | keyless signatures that failed (each refused with `signing_backend_unavailable`, or signed by the tenant's fallback key, which `signer_key_fallback_total{from_key="keyless"}` counts); `cause` is `fulcio`, `tsa`, `identity` (the agent's OIDC token) or `other` |
 // | `signer_key_age_seconds` | gauge | `key_id`, `key_source` | seconds since the key was created (computed at scrape time) |
 // | `signer_key_not_after_timestamp_seconds` | gauge | `key_id` | end of the key's validity window, Unix seconds (keys without one are absent) |
 // | `signer_poe_verdicts_total` | counter | `state` | Proof-of-Entitlement verdicts: `valid`, `cached` (cache hit), `grace` (licensing unreachable, cached verdict served), `bypass`, `denied`, `unavailable` (licensing unreachable, grace over) |

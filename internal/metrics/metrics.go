@@ -81,6 +81,7 @@ type Metrics struct {
 	quotaStore      *quotaStoreMetrics // quotastore.go
 	limits          *limitMetrics      // limits.go
 	sidecar         *sidecarMetrics    // sidecar.go
+	keyless         *keylessMetrics    // keyless.go
 
 	handler http.Handler
 }
@@ -178,6 +179,7 @@ func newMetrics(now func() time.Time) *Metrics {
 	m.quotaStore = newQuotaStoreMetrics(reg)
 	m.limits = newLimitMetrics(reg)
 	m.sidecar = newSidecarMetrics(reg)
+	m.keyless = newKeylessMetrics(reg)
 	// Series whose first increment alerts watch for start at 0: a
 	// counter that first appears at 1 shows no increase().
 	for _, s := range PoEStates {

@@ -41,6 +41,9 @@ func exercise(m *Metrics) {
 	m.Sign("tenant-a-2026", "pkcs11", 2*time.Second, false)
 	m.Sign("tenant-a-fallback", "file", time.Millisecond, true)
 	m.Fallback("tenant-a", "tenant-a-2026", "tenant-a-fallback")
+	m.KeylessFailure(KeylessFulcio)
+	m.KeylessFailure(KeylessTSA)
+	m.KeylessFailure("something new")
 	m.PoE("valid")
 	m.PoE("cached")
 	m.PoE("cached")
@@ -84,6 +87,12 @@ signer_key_signatures_total{key_id="tenant-a-fallback",key_source="file",result=
 # HELP signer_key_fallback_total Signatures made with a fallback key because the primary key's backend failed.
 # TYPE signer_key_fallback_total counter
 signer_key_fallback_total{from_key="tenant-a-2026",tenant="tenant-a",to_key="tenant-a-fallback"} 1
+# HELP signer_keyless_failures_total Keyless signatures that failed, by cause (fulcio/tsa/identity/other); each was refused or signed by the tenant's fallback key.
+# TYPE signer_keyless_failures_total counter
+signer_keyless_failures_total{cause="fulcio"} 1
+signer_keyless_failures_total{cause="tsa"} 1
+signer_keyless_failures_total{cause="identity"} 0
+signer_keyless_failures_total{cause="other"} 1
 # HELP signer_poe_verdicts_total Proof-of-Entitlement verdicts, by state (valid/cached/grace/bypass/denied/unavailable).
 # TYPE signer_poe_verdicts_total counter
 signer_poe_verdicts_total{state="valid"} 1
@@ -166,7 +175,7 @@ signer_sign_duration_seconds_count{key_source="pkcs11"} 2
 
 // wantNames are the families want covers.
 var wantNames = []string{
-	"signer_requests_total", "signer_key_signatures_total", "signer_key_fallback_total",
+	"signer_requests_total", "signer_key_signatures_total", "signer_key_fallback_total", "signer_keyless_failures_total",
 	"signer_poe_verdicts_total", "signer_quota_hits_total", "signer_release_verdicts_total",
 	"signer_key_age_seconds", "signer_key_not_after_timestamp_seconds",
 	"signer_audit_failures_total", "signer_audit_events_total", "signer_audit_queue_depth",

@@ -3,6 +3,8 @@ package interop
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -141,4 +143,47 @@ func waitNotice(t *testing.T, h *harness.Agent, s string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestFleetOneRoundTripPerSign: with shared quotas, a sign request costs
+// exactly one reservation round trip to the store (the release of its
+// concurrency lease is queued and pipelined off the request path), and a
+// plan without a shared limit costs none.
+func TestFleetOneRoundTripPerSign(t *testing.T) {
+	r := harness.StartRedis(t)
+	h := harness.StartAgent(t, harness.Options{Edit: sharedQuota(r.Addr(), 1000, "deny")})
+	ctx := context.Background()
+	if _, err := h.Client.SignDSSE(ctx, signRequestFor("1")); err != nil { // scripts loaded
+		t.Fatal(err)
+	}
+	before := scriptCalls(t, r)
+	const n = 25
+	for range n {
+		if _, err := h.Client.SignDSSE(ctx, signRequestFor("1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := scriptCalls(t, r) - before; got != n {
+		t.Fatalf("%d reservation round trips for %d sign requests, want one each", got, n)
+	}
+}
+
+// scriptCalls is how many times the store ran a script (EVALSHA or EVAL).
+func scriptCalls(t *testing.T, r *harness.Redis) int {
+	t.Helper()
+	out, err := exec.Command("redis-cli", "-s", r.Sock, "INFO", "commandstats").Output()
+	if err != nil {
+		t.Fatalf("redis-cli: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, cmd := range []string{"cmdstat_evalsha:", "cmdstat_eval:"} {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), cmd); ok {
+				calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+				c, _ := strconv.Atoi(calls)
+				n += c
+			}
+		}
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package keyless
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -16,7 +17,10 @@ func FromConfig(k config.Keyless) (*Signer, error) {
 	if !k.Enabled() {
 		return nil, fmt.Errorf("keyless: not configured")
 	}
-	cfg := Config{FulcioURL: k.FulcioURL, TSAURL: k.TSAURL, Timeout: k.Timeout, ReuseWindow: k.ReuseWindow}
+	// One transport for Fulcio, the TSA and the token endpoint, closed
+	// with the Signer.
+	tr := newTransport()
+	cfg := Config{FulcioURL: k.FulcioURL, TSAURL: k.TSAURL, Timeout: k.Timeout, ReuseWindow: k.ReuseWindow, Transport: tr}
 	var err error
 	if k.FulcioChainFile != "" {
 		if cfg.FulcioChain, err = config.ReadCertificateChain(k.FulcioChainFile); err != nil {
@@ -42,7 +46,8 @@ func FromConfig(k config.Keyless) (*Signer, error) {
 		if secret == "" {
 			return nil, fmt.Errorf("keyless: clientSecretFile %s is empty", cc.ClientSecretFile)
 		}
-		cfg.Identity = &ClientCredentials{TokenURL: cc.TokenURL, ClientID: cc.ClientID, ClientSecret: secret, Audience: cc.Audience, Scopes: cc.Scopes}
+		cfg.Identity = &ClientCredentials{TokenURL: cc.TokenURL, ClientID: cc.ClientID, ClientSecret: secret, Audience: cc.Audience, Scopes: cc.Scopes,
+			HTTPClient: &http.Client{Transport: tr, Timeout: tokenTimeout}}
 	default:
 		return nil, fmt.Errorf("keyless: no identity configured")
 	}

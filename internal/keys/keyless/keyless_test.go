@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/stellaops/signer-agent/internal/config"
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/keyless"
@@ -357,5 +359,28 @@ func TestFromConfig(t *testing.T) {
 	}
 	if _, err := keyless.FromConfig(config.Keyless{}); err == nil {
 		t.Fatal("unconfigured keyless accepted")
+	}
+}
+
+// TestCloseLeavesNoConnections: a Signer's connections to Fulcio (kept
+// alive between requests) are its own and are closed by Close: no
+// connection goroutine of the client (nor of the server serving it)
+// survives.
+func TestCloseLeavesNoConnections(t *testing.T) {
+	f := newFakeFulcio(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	s, err := keyless.New(keyless.Config{FulcioURL: f.URL, TSAURL: "http://127.0.0.1:1/tsa", Identity: keyless.StaticToken(fakeToken(time.Now().Add(time.Hour)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		c, err := s.Certify(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

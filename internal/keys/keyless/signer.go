@@ -53,7 +53,9 @@ type Config struct {
 	// (0: a new one per request; at most MaxReuseWindow). See the package
 	// documentation.
 	ReuseWindow time.Duration
-	// Transport carries the HTTP exchanges (nil: http.DefaultTransport).
+	// Transport carries the HTTP exchanges (nil: a transport of the
+	// Signer's own, cloned from http.DefaultTransport, whose idle
+	// connections Close closes).
 	Transport http.RoundTripper
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -120,6 +122,9 @@ func New(cfg Config) (*Signer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Transport == nil {
+		cfg.Transport = newTransport()
+	}
 	s := &Signer{cfg: cfg}
 	if len(cfg.FulcioChain) > 0 {
 		s.chain = cfg.FulcioChain
@@ -127,12 +132,18 @@ func New(cfg Config) (*Signer, error) {
 	return s, nil
 }
 
-// Close drops a reused key, if any.
+// Close drops a reused key, if any, and closes the idle connections of
+// its transport (so that no connection to Fulcio or the TSA, nor its
+// goroutines, outlive the Signer). Call it once no request uses the
+// Signer any more.
 func (s *Signer) Close() error {
 	s.mu.Lock()
 	c := s.shared
 	s.shared = nil
 	s.mu.Unlock()
+	if t, ok := s.cfg.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 	if c != nil {
 		return c.Key.Close()
 	}

@@ -30,6 +30,9 @@ type TokenSource interface {
 // accept it when the request arrives).
 const ExpiryMargin = 30 * time.Second
 
+// tokenTimeout bounds one token request to the Authority.
+const tokenTimeout = 10 * time.Second
+
 // maxTokenBytes bounds a token file or response.
 const maxTokenBytes = 64 << 10
 
@@ -191,7 +194,7 @@ func (c *ClientCredentials) IdentityToken(ctx context.Context) (string, error) {
 	}
 	hc := c.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
+		hc = &http.Client{Timeout: tokenTimeout}
 	}
 	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
 	if err != nil {

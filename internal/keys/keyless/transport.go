@@ -42,3 +42,11 @@ func transportFor(ctx context.Context, base http.RoundTripper, service string) h
 	}
 	return &callTransport{ctx: ctx, base: base, service: service}
 }
+
+// newTransport is a Signer's own HTTP transport (Fulcio, the TSA and the
+// token endpoint): http.DefaultTransport's settings (proxy from the
+// environment, dial and TLS handshake timeouts, keep-alive), with
+// connections that Signer.Close can close.
+func newTransport() *http.Transport {
+	return http.DefaultTransport.(*http.Transport).Clone()
+}
