@@ -18,7 +18,7 @@ import (
 // count and a concurrency cap) without ever refusing in a benchmark.
 func quotaPlan(c *config.Config) {
 	p := harness.DevPlan(c)
-	p.ArtifactsPerDay, p.Concurrency = 1 << 40, 1024
+	p.ArtifactsPerDay, p.Concurrency = 1<<40, 1024
 }
 
 func BenchmarkAgentSignLocalQuota(b *testing.B) {
