@@ -352,3 +352,29 @@ func TestBatchSharedQuotaOneRoundTrip(t *testing.T) {
 		t.Fatalf("signed %d, exhausted %d, allow records %d", signed, exhausted, len(h.Signed()))
 	}
 }
+
+// TestBatchKeylessItems: each item follows the tenant's keyless policy on
+// its own: a keyful item is signed while a keyless one, with Fulcio and the
+// TSA unreachable and no fallback key, is signing_backend_unavailable in
+// its own result (audited at the sign gate).
+func TestBatchKeylessItems(t *testing.T) {
+	h := harness.StartAgent(t, harness.Options{Edit: withKeyless(t, config.KeylessAllowed, "", identityToken(t, time.Now().Add(time.Hour)))})
+	rs := []proto.SignRequest{*signRequest(), *keylessRequest(proto.ModeKeyless)}
+	res, err := h.Client.SignBatch(context.Background(), &proto.BatchRequest{Requests: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Results[0].OK() || res.Results[0].SigningIdentity[0].Mode != proto.ModeKeyful {
+		t.Fatalf("keyful item: %+v", res.Results[0])
+	}
+	if r := res.Results[1]; r.OK() || r.Problem.Code != proto.CodeSigningBackendUnavailable {
+		t.Fatalf("keyless item: %+v", r)
+	}
+	recs := withCode(h.Audit.Records(), proto.CodeSigningBackendUnavailable)
+	if len(recs) != 1 || recs[0].Gate != "sign" || recs[0].RequestID != res.RequestID+"#1" {
+		t.Fatalf("audit %+v", recs)
+	}
+	if len(h.Signed()) != 1 {
+		t.Fatalf("%d signed", len(h.Signed()))
+	}
+}
