@@ -21,7 +21,8 @@ const verifyExportHelp = `
 Verify a signed export fully offline (no socket, no network):
 
  1. the bundle's signature verifies with one of the public keys (--key
-    files, *.pub / *.pem in --trust-dir) and its statement is SLSA
+    files, *.pub / *.pem in --trust-dir), or against --trusted-root (see
+    below), and its statement is SLSA
     provenance (https://slsa.dev/provenance/v1) naming --manifest as
     export.json; with --envelope, every signature of the envelope verifies
     too and it carries the same statement;
@@ -39,6 +40,15 @@ The manifest, bundle and envelope files are not counted as extra when they
 lie inside --dir; --exclude leaves out other paths (relative to --dir).
 Symbolic links inside --dir are never followed; they are extra entries.
 
+--trusted-root FILE verifies the bundle with sigstore-go against a
+trusted root ('signerctl trust export') and the agent keys of
+trusted_keys.json beside it: a key's status (revoked never verifies) and
+validity window, certificate chains, RFC 3161 timestamps and transparency
+log entries are checked. A keyless (Fulcio) bundle must match
+--certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp].
+With --envelope, the envelope verifies with the agent keys that are not
+revoked.
+
 Exit status 0 and "Verified OK: …" when everything matches; 1 on any
 signature failure or difference.
 `
@@ -55,9 +65,11 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 		bundlePath   = fs.String("bundle", "", "sigstore bundle `FILE` of the provenance")
 		envPath      = fs.String("envelope", "", "DSSE envelope `FILE` of the provenance (optional)")
 		trustDir     = fs.String("trust-dir", "", "`DIR` of trusted *.pub / *.pem public keys")
-		trustedRoot  = fs.String("trusted-root", "", "trusted_root.json `FILE` (not supported yet)")
+		trustedRoot  = fs.String("trusted-root", "", "trusted_root.json `FILE` (with trusted_keys.json beside it)")
+		identity     attest.CertIdentity
 	)
 	ef.register(fs)
+	registerExportTrust(fs, &identity)
 	fs.Var(&keyFiles, "key", "trusted public key `PUBFILE` (PEM; repeatable)")
 	fs.Var(&excludes, "exclude", "`PATH` under --dir that is not part of the export (repeatable)")
 	if err := fs.parse(args); err != nil {
@@ -74,16 +86,22 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 		return usagef("give --key/--trust-dir or --trusted-root, not both")
 	case *trustedRoot == "" && len(keyFiles) == 0 && *trustDir == "":
 		return usagef("give --key, --trust-dir or --trusted-root")
+	case *trustedRoot == "" && identitySet(identity):
+		return usagef("--certificate-identity and --certificate-oidc-issuer go with --trusted-root")
 	}
 	if err := ef.check(); err != nil {
 		return err
 	}
+	var (
+		pubs  []crypto.PublicKey
+		trust *exportTrust
+		err   error
+	)
 	if *trustedRoot != "" {
-		// TODO(trusted-root): verify with trustroot.Load and
-		// attest.VerifyTrusted once that work is merged.
-		return fmt.Errorf("--trusted-root is not supported yet by verify export; use --key or --trust-dir")
+		trust, err = loadExportTrust(*trustedRoot, identity)
+	} else {
+		pubs, err = loadPublicKeys(keyFiles, *trustDir)
 	}
-	pubs, err := loadPublicKeys(keyFiles, *trustDir)
 	if err != nil {
 		return err
 	}
@@ -100,7 +118,12 @@ func (a *app) cmdVerifyExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", *manifestPath, err)
 	}
-	checked, err := verifyExportSignature(ctx, pubs, manifest, m, *bundlePath, *envPath)
+	var checked *export.Checked
+	if trust != nil {
+		checked, err = verifyExportTrusted(ctx, trust, manifest, m, *bundlePath, *envPath)
+	} else {
+		checked, err = verifyExportSignature(ctx, pubs, manifest, m, *bundlePath, *envPath)
+	}
 	if err != nil {
 		return err
 	}

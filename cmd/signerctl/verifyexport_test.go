@@ -241,7 +241,7 @@ func TestVerifyExportRefuses(t *testing.T) {
 		"another bundle":      {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", other.bundle, "--key", other.pub}, code: exitFailure, wantErr: "verification failed"},
 		"bundle as manifest":  {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.bundle, "--bundle", s.bundle, "--key", s.pub}, code: exitFailure, wantErr: "export manifest invalid"},
 		"envelope, wrong key": {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", s.bundle, "--key", s.pub, "--envelope", other.envelope}, code: exitFailure, wantErr: "envelope"},
-		"trusted root":        {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", s.bundle, "--trusted-root", s.manifest}, code: exitFailure, wantErr: "--trusted-root is not supported yet"},
+		"trusted root":        {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", s.bundle, "--trusted-root", s.manifest}, code: exitFailure, wantErr: "invalid trust material"},
 		"no dir":              {args: []string{"verify", "export", "--dir", filepath.Join(s.out, "nope"), "--manifest", s.manifest, "--bundle", s.bundle, "--key", s.pub}, code: exitFailure, wantErr: "no such file"},
 		"dir is a file":       {args: []string{"verify", "export", "--dir", s.manifest, "--manifest", s.manifest, "--bundle", s.bundle, "--key", s.pub}, code: exitFailure, wantErr: "not a directory"},
 		"no key":              {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", s.bundle}, code: exitUsage},

@@ -45,7 +45,7 @@ echo "==> starting signer-agent --dev"
 AGENT_PID=$!
 export SIGNER_AGENT_SOCKET="unix://$WORK/agent/api.sock"
 for _ in $(seq 1 100); do "$BIN/signerctl" health >/dev/null 2>&1 && break; sleep 0.1; done
-"$BIN/signerctl" dev token --state-dir "$WORK/agent" --out "$WORK/creds.json"
+"$BIN/signerctl" dev token --state-dir "$WORK/agent" --ttl 10m --out "$WORK/creds.json"
 
 sign() {
   "$BIN/signerctl" sign export --credentials "$WORK/creds.json" --dir "$WORK/tree" \

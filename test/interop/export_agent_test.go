@@ -20,8 +20,10 @@ import (
 // TestExportEndToEndOffline: the built signer-agent --dev and signerctl,
 // every process in its own empty network namespace (unshare -n, as root),
 // sign and verify an export: signerctl sign export through the agent's
-// POST /sign/export, signerctl verify export on the tree, the pinned
-// cosign on one file and on export.json; the agent's durable audit log
+// POST /sign/export, signerctl verify export on the tree (with the public
+// key, and with the trusted root and keys signerctl trust export writes),
+// the pinned cosign on one file and on export.json; the agent's durable
+// audit log
 // holds the export's record. After a file is modified, one removed and
 // one added, verify export exits 1 naming each path, and cosign refuses
 // the modified file.
@@ -149,6 +151,19 @@ func TestExportEndToEndOffline(t *testing.T) {
 	if vo, code := run(ctl, verifyArgs...); code != 0 || !strings.Contains(vo, "Verified OK: export exp-e2e (profile offline-kit") ||
 		!strings.Contains(vo, "builder="+export.BuilderIDPrefix+devauth.Installation) {
 		t.Fatalf("verify export: exit %d\n%s", code, vo)
+	}
+	// The same with trust material exported from the agent (trusted_root.json
+	// and trusted_keys.json: statuses and validity windows).
+	trustedRoot := filepath.Join(work, "trust", "trusted_root.json")
+	if err := os.Mkdir(filepath.Dir(trustedRoot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if to, code := run(ctl, "--socket", apiSock, "trust", "export", "--keys-from-agent", "--out", trustedRoot); code != 0 {
+		t.Fatalf("trust export: %s", to)
+	}
+	if vo, code := run(ctl, "verify", "export", "--dir", tree, "--manifest", manifest, "--bundle", bundle, "--envelope", envelope,
+		"--trusted-root", trustedRoot); code != 0 || !strings.Contains(vo, "Verified OK: export exp-e2e") {
+		t.Fatalf("verify export --trusted-root: exit %d\n%s", code, vo)
 	}
 	cosign := func(artifact string) (string, int) {
 		return run(harness.Cosign(t), "verify-blob-attestation", "--key", pub, "--bundle", bundle,
