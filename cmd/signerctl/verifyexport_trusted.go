@@ -5,12 +5,10 @@ import (
 	"crypto"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/export"
 	"github.com/stellaops/signer-agent/internal/trustroot"
-	"github.com/stellaops/signer-agent/proto"
 )
 
 // exportTrust is verify export's trust material when --trusted-root is
@@ -51,7 +49,7 @@ func loadExportTrust(rootPath string, id attest.CertIdentity) (*exportTrust, err
 // present), and the envelope, if given, with the agent keys that are not
 // revoked; then checks the statement against the manifest.
 func verifyExportTrusted(ctx context.Context, tr *exportTrust, manifest []byte, m *export.Manifest, bundlePath, envPath string) (*export.Checked, error) {
-	exp := attest.Expect{PredicateType: proto.PredicateSLSAProvenanceV1, ArtifactSHA256: strings.TrimPrefix(attest.Digest(manifest), "sha256:")}
+	exp := exportExpect
 	b, err := os.ReadFile(bundlePath)
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
