@@ -62,6 +62,7 @@ func (rs *routes) add(pattern string, rt route) {
 func (a *Agent) apiHandler() http.Handler {
 	rs := a.newRoutes()
 	rs.add("POST "+proto.PathSignDSSE, route{gates: a.signGates(socketAPI), handle: a.handleSign})
+	rs.add("POST "+proto.PathSignExport, route{gates: a.exportGates(socketAPI), handle: a.handleSignExport})
 	rs.add("GET "+proto.PathKeys, route{handle: a.handleKeys})
 	rs.add("GET "+proto.PathReferrers, route{handle: a.handleReferrers})
 	rs.add("GET "+proto.PathHealthz, route{handle: a.handleHealthz})
@@ -75,6 +76,7 @@ func (a *Agent) apiHandler() http.Handler {
 func (a *Agent) tcpHandler() http.Handler {
 	rs := a.newRoutes()
 	rs.add("POST "+proto.PathSignDSSE, route{gates: a.signGates(socketTCP), handle: a.handleSign})
+	rs.add("POST "+proto.PathSignExport, route{gates: a.exportGates(socketTCP), handle: a.handleSignExport})
 	rs.add("GET "+proto.PathKeys, route{handle: a.handleKeys})
 	rs.add("GET "+proto.PathHealthz, route{handle: a.handleHealthz})
 	rs.add("GET "+proto.PathReadyz, route{handle: a.handleReadyz})
