@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -31,10 +32,32 @@ const bodyChunk = 64 << 10
 type bodyBudget struct {
 	sem    *semaphore.Weighted
 	factor int64
+	total  int64
 }
 
 func newBodyBudget(total int64, factor int) *bodyBudget {
-	return &bodyBudget{sem: semaphore.NewWeighted(total), factor: int64(factor)}
+	return &bodyBudget{sem: semaphore.NewWeighted(total), factor: int64(factor), total: total}
+}
+
+// chargeAgain charges the budget a second time for a body of n bytes
+// that read has already charged, for requests that hold about twice what
+// a sign request holds per body byte (exports: the manifest and the
+// statement each about the size of the body, both returned base64). The
+// charge is capped so that with the body's own charge (at most
+// (n+bodyChunk)×factor) it never exceeds the whole budget: a request the
+// body cap admits can always run, alone. It fails with errBodyBudget when
+// the budget cannot take it now; release gives the charge back and is
+// non-nil either way.
+func (b *bodyBudget) chargeAgain(n int64) (release func(), err error) {
+	c := min(n*b.factor, b.total-(n+bodyChunk)*b.factor)
+	if c <= 0 {
+		return func() {}, nil
+	}
+	if !b.sem.TryAcquire(c) {
+		return func() {}, errBodyBudget
+	}
+	var once sync.Once
+	return func() { once.Do(func() { b.sem.Release(c) }) }, nil
 }
 
 // read reads r's body, at most max bytes, charging the budget first. It

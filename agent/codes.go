@@ -8,6 +8,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/export"
 	"github.com/stellaops/signer-agent/internal/idempotency"
 	"github.com/stellaops/signer-agent/internal/keys/keyless"
 	"github.com/stellaops/signer-agent/internal/metrics"
@@ -185,4 +186,19 @@ func journalDenial(err error) *Denial {
 	d := deny(proto.CodeAuditUnavailable, "the idempotency journal is unavailable; nothing was signed", err.Error())
 	d.RetryAfter = retryBackend
 	return d
+}
+
+// exportDenial maps an error of decoding or building an export request
+// (export.Code): invalid_request for a request defect, tenant_mismatch
+// when the agent has no usable installation identity to name as the
+// builder, internal_error otherwise (details only in the audit record).
+func exportDenial(err error) *Denial {
+	switch code := export.Code(err); code {
+	case proto.CodeInvalidRequest:
+		return deny(code, trimInvalid(err), err.Error())
+	case proto.CodeTenantMismatch:
+		return deny(code, "this agent has no installation identity to name as the export's builder", "export builder: "+err.Error())
+	default:
+		return deny(code, "", "export build: "+err.Error())
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stellaops/signer-agent/internal/devauth"
 	"github.com/stellaops/signer-agent/internal/keys"
+	"github.com/stellaops/signer-agent/proto"
 )
 
 // DefaultDevStateDir is where `signer-agent --dev` keeps its state.
@@ -24,6 +25,7 @@ var DevPredicateTypes = []string{
 	"https://cyclonedx.org/bom",
 	"https://spdx.dev/Document",
 	"https://openvex.dev/ns/v0.2.0",
+	proto.PredicateSLSAProvenanceV1, // export provenance (POST /sign/export)
 }
 
 var devConfig = template.Must(template.New("dev").Parse(`# signer-agent dev configuration, written by 'signer-agent --dev'.

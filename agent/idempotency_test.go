@@ -277,3 +277,29 @@ func TestIdempotencyUnauditedAnswerDropped(t *testing.T) {
 		t.Fatalf("%v %+v %d", err, res, len(h.Signed()))
 	}
 }
+
+// TestIdempotentExport: an export retried with its key gets the first
+// answer (export.json and the signature), counted once; another export
+// under the key is 422.
+func TestIdempotentExport(t *testing.T) {
+	h := harness.StartAgent(t, harness.Options{})
+	ctx := client.WithIdempotencyKey(context.Background(), "export-1")
+	first, err := h.Client.SignExport(ctx, exportRequest(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := h.Client.SignExport(ctx, exportRequest(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Replayed || !again.Replayed || again.AuditID != first.AuditID || again.ManifestDigest != first.ManifestDigest ||
+		!bytes.Equal(again.Manifest, first.Manifest) || !bytes.Equal(again.Envelope.Signatures[0].Sig, first.Envelope.Signatures[0].Sig) {
+		t.Fatalf("not the first answer:\n%+v\n%+v", first, again)
+	}
+	if len(h.Signed()) != 1 || len(replays(h)) != 1 {
+		t.Fatalf("%d signed, %d replays", len(h.Signed()), len(replays(h)))
+	}
+	if _, err := h.Client.SignExport(ctx, exportRequest(4)); !errors.Is(err, client.ErrIdempotencyKeyReused) {
+		t.Fatalf("another export under the key: %v", err)
+	}
+}

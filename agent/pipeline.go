@@ -53,6 +53,18 @@ func (a *Agent) batchGates(sock socketKind) []gate {
 	}
 }
 
+// exportGates is the export pipeline (SPEC §4.4): signGates with the
+// export body gate in place of the sign body gate.
+func (a *Agent) exportGates(sock socketKind) []gate {
+	gs := a.signGates(sock)
+	for i := range gs {
+		if gs[i].name == gateBody {
+			gs[i].check = a.exportBodyGate
+		}
+	}
+	return gs
+}
+
 // runGates runs gates in order and returns the first denial and its gate;
 // each gate's latency goes to the metrics. A gate that found a kept answer
 // for the request (rc.replay, the idempotency gate) ends the run: the

@@ -10,6 +10,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/auth"
 	"github.com/stellaops/signer-agent/internal/entitlement"
+	"github.com/stellaops/signer-agent/internal/export"
 	"github.com/stellaops/signer-agent/internal/idempotency"
 	"github.com/stellaops/signer-agent/internal/peercred"
 	"github.com/stellaops/signer-agent/internal/quota"
@@ -104,6 +105,10 @@ type requestContext struct {
 	// keyless is set when the request signs keylessly (with keys, if it
 	// named any, signing too): gate_keyless.go.
 	keyless *keylessBackend
+	// export is the built manifest and provenance of an export request
+	// (rc.statement is its statement; rc.req its members shared with a
+	// sign request).
+	export *export.Built
 
 	// onDone run when the request has been answered (budget releases).
 	onDone []func()

@@ -74,6 +74,13 @@ type AuditRecord struct {
 	// one (keyless Fulcio leaves, keyful keys with X.509 chains), in
 	// KeyIDs order.
 	Certificates []AuditCertificate `json:"certificates,omitempty"`
+	// ExportID, ManifestDigest ("sha256:<hex>" of export.json) and
+	// ExportFiles (its number of files) describe an export request (SPEC
+	// §4.4); its SubjectDigests hold only the manifest digest, which
+	// covers every file.
+	ExportID       string `json:"exportId,omitempty"`
+	ManifestDigest string `json:"manifestDigest,omitempty"`
+	ExportFiles    int    `json:"exportFiles,omitempty"`
 
 	// Hash chains this record to PrevHash; it must stay the last field.
 	Hash string `json:"hash,omitempty"`

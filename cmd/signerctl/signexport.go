@@ -253,6 +253,10 @@ func (a *app) cmdSignExport(ctx context.Context, args []string) error {
 		written = append(written, fmt.Sprintf("bundle:         %s (key %s)", bp, ids[i]))
 	}
 	printExportSummary(a.stdout, req, resp, total, written)
+	if n := len(req.Export.Files); n > export.CosignMaxFiles {
+		fmt.Fprintf(a.stderr, "note: %d files: cosign verify-blob-attestation verifies exports of at most %d files (1024 subjects); verify this one with 'signerctl verify export'\n",
+			n, export.CosignMaxFiles)
+	}
 	return nil
 }
 

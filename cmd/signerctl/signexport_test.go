@@ -19,12 +19,13 @@ import (
 	"github.com/stellaops/signer-agent/proto"
 )
 
-// exportRoute is a test double of the agent's POST /sign/export (which the
-// agent does not serve yet): it decodes the body with
-// proto.DecodeExportRequest, builds with export.Build and signs with
-// attest.Sign, as the agent's body gate and signer do, with none of the
-// agent's other gates. It exercises the CLI's side of the exchange; the
-// end-to-end test against the real agent comes with the route.
+// exportRoute is a test double of the agent's POST /sign/export: it
+// decodes the body with proto.DecodeExportRequest, builds with
+// export.Build and signs with attest.Sign, as the agent's export body gate
+// and signer do, with none of the agent's other gates, and can tamper with
+// its answer (which the real agent cannot be made to do). It exercises the
+// CLI's side of the exchange; TestExportEndToEndOffline (test/interop)
+// runs the CLI against the real agent.
 type exportRoute struct {
 	sock string
 	key  keys.Key

@@ -236,9 +236,9 @@ func TestVerifyExportRefuses(t *testing.T) {
 		wantErr string
 	}{
 		"wrong key":           {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", s.bundle, "--key", s.wrongPub}, code: exitFailure, wantErr: "verification failed"},
-		"edited manifest":     {args: []string{"verify", "export", "--dir", s.dir, "--manifest", editedPath, "--bundle", s.bundle, "--key", s.pub}, code: exitFailure, wantErr: "verification failed"},
+		"edited manifest":     {args: []string{"verify", "export", "--dir", s.dir, "--manifest", editedPath, "--bundle", s.bundle, "--key", s.pub}, code: exitFailure, wantErr: "signs another export.json"},
 		"non-canonical":       {args: []string{"verify", "export", "--dir", s.dir, "--manifest", indented, "--bundle", s.bundle, "--key", s.pub}, code: exitFailure, wantErr: "not in canonical form"},
-		"another bundle":      {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", other.bundle, "--key", other.pub}, code: exitFailure, wantErr: "verification failed"},
+		"another bundle":      {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", other.bundle, "--key", other.pub}, code: exitFailure, wantErr: "signs another export.json"},
 		"bundle as manifest":  {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.bundle, "--bundle", s.bundle, "--key", s.pub}, code: exitFailure, wantErr: "export manifest invalid"},
 		"envelope, wrong key": {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", s.bundle, "--key", s.pub, "--envelope", other.envelope}, code: exitFailure, wantErr: "envelope"},
 		"not a trusted root":  {args: []string{"verify", "export", "--dir", s.dir, "--manifest", s.manifest, "--bundle", s.bundle, "--trusted-root", s.manifest}, code: exitFailure, wantErr: "trusted root"},

@@ -10,6 +10,7 @@
 #  2. 16 MiB predicates: agent end to end vs in-process, in MB/s.
 #  3. Cold start: socket activation to first response.
 #  4. signerctl bench against a dev agent (throughput, p50/p99, RSS).
+#  5. Export signing end to end (test/bench/export.sh; FILES/MIB resize it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$PWD/bin}
@@ -102,3 +103,6 @@ for _ in $(seq 1 100); do "$BIN/signerctl" health >/dev/null 2>&1 && break; slee
 "$BIN/signerctl" bench --inprocess --key-file "$state/keys/dev.pem" --concurrency 16 --duration 5s --predicate-bytes 1024
 "$BIN/signerctl" dev token --state-dir "$state" --ttl 10m --out "$state/creds.json"
 "$BIN/signerctl" bench --credentials "$state/creds.json" --concurrency 16 --duration 5s --predicate-bytes 1024 --pid "$pid"
+
+echo "== export signing (issue #14: signerctl sign export vs parallel sha256sum, 10 000 files, 1 GiB; target <= 1.2)"
+bash test/bench/export.sh
