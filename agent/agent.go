@@ -150,7 +150,11 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	}
 	cfg := a.Config()
 	drain := cfg.Transport.DrainTimeout
-	lim := cfg.Limits.Resources
+	capped := 1
+	if ls.TCP != nil {
+		capped = 2
+	}
+	lim := a.connCaps(cfg.Limits.Resources, capped)
 	api := a.limitConns(ls.API, socketAPI, lim.MaxConnections, lim.MaxConnectionsPerPeer)
 	tasks := []task{
 		a.stopping,
