@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +25,7 @@ func mountTmpfs(t *testing.T, size string) string {
 }
 
 // fill writes a file that leaves about leave bytes free on the file
-// system of dir.
+// system of dir (with leave 0: until the file system is full).
 func fill(t *testing.T, dir string, leave int64) string {
 	t.Helper()
 	var fs unix.Statfs_t
@@ -33,10 +34,36 @@ func fill(t *testing.T, dir string, leave int64) string {
 	}
 	n := int64(fs.Bavail)*fs.Bsize - leave
 	p := filepath.Join(dir, "filler")
-	if err := os.WriteFile(p, make([]byte, max(n, 0)), 0o600); err != nil {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for n > 0 {
+		m, err := f.Write(chunk[:min(int64(len(chunk)), n)])
+		n -= int64(m)
+		if errors.Is(err, unix.ENOSPC) && leave == 0 {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	return p
+}
+
+// waitRoom waits until the writer has preallocated at least n bytes
+// ahead of the records (it does so after acknowledging a commit).
+func waitRoom(t *testing.T, l *Log, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for l.st.room.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d bytes preallocated (room %d)", n, l.st.room.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestReadyChecksFreeSpace: on a real tmpfs, a log reopened on a nearly
@@ -70,7 +97,8 @@ func TestReadyChecksFreeSpace(t *testing.T) {
 	if err := l.Ready(); err != nil {
 		t.Fatalf("space came back: %v", err)
 	}
-	appendN(t, l, 10, 1) // the active segment now has its 1 MiB preallocated
+	appendN(t, l, 10, 1)
+	waitRoom(t, l, DefaultPreallocateBytes/2) // the active segment has its zeros ahead
 
 	// The disk fills up again, but records still overwrite the zeros
 	// ahead of them: ready, and the writes succeed.
