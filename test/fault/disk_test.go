@@ -147,3 +147,17 @@ func TestDiskFull(t *testing.T) {
 	}
 	finish(t, p, l, checkOpts{unaudited: []proto.Code{proto.CodeAuditUnavailable}})
 }
+
+// harnessHealth reads one readiness check of an agent.
+type harnessHealth struct{ p *agentProc }
+
+func (h *harnessHealth) check(t *testing.T, name string) string {
+	t.Helper()
+	c := &client.Client{Socket: h.p.api}
+	defer c.CloseIdleConnections()
+	hl, err := c.Ready(context.Background())
+	if hl == nil {
+		t.Fatalf("readyz: %v", err)
+	}
+	return hl.Checks[name]
+}

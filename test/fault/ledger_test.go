@@ -268,6 +268,7 @@ func finish(t *testing.T, p *agentProc, l *ledger, o checkOpts) {
 // load runs sign workers until stopped.
 type load struct {
 	stopc chan struct{}
+	once  sync.Once
 	wg    sync.WaitGroup
 }
 
@@ -303,9 +304,9 @@ func startLoad(t *testing.T, p *agentProc, l *ledger, workers int) *load {
 	return ld
 }
 
-// halt stops the workers and waits for them.
+// halt stops the workers and waits for them (once; later calls return).
 func (ld *load) halt() {
-	close(ld.stopc)
+	ld.once.Do(func() { close(ld.stopc) })
 	ld.wg.Wait()
 }
 
