@@ -63,6 +63,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	lim := cfg.Limits.Resources
 	a.denials = newDenialLimiter(lim.DenialAuditRate, lim.DenialAuditBurst, a.now)
 	a.budget = newBodyBudget(lim.InflightBodyBytes, lim.BodyMemoryFactor)
+	a.metrics.SetBodyBudget(lim.InflightBodyBytes, a.budget.used)
 	if a.auditor == nil {
 		l, err := a.openAudit(cfg)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -31,7 +32,11 @@ const bodyChunk = 64 << 10
 type bodyBudget struct {
 	sem    *semaphore.Weighted
 	factor int64
+	inUse  atomic.Int64 // charged now, for the metrics
 }
+
+// used is what is charged now.
+func (b *bodyBudget) used() int64 { return b.inUse.Load() }
 
 func newBodyBudget(total int64, factor int) *bodyBudget {
 	return &bodyBudget{sem: semaphore.NewWeighted(total), factor: int64(factor)}
@@ -47,6 +52,7 @@ func (b *bodyBudget) read(r *http.Request, max int64) (body []byte, release func
 	release = func() {
 		if charged > 0 {
 			b.sem.Release(charged)
+			b.inUse.Add(-charged)
 			charged = 0
 		}
 	}
@@ -55,6 +61,7 @@ func (b *bodyBudget) read(r *http.Request, max int64) (body []byte, release func
 			return false
 		}
 		charged += n * b.factor
+		b.inUse.Add(n * b.factor)
 		return true
 	}
 	if n := r.ContentLength; n >= 0 {
