@@ -49,13 +49,20 @@ type refusal struct {
 	conn bool
 }
 
-func newLedger(t *testing.T, p *agentProc) *ledger {
+func newLedger(t testing.TB, p *agentProc) *ledger {
 	t.Helper()
 	ks, err := verify.KeysFromPEM([]string{filepath.Join(p.dir, "keys", "dev.pub")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ledger{prefix: "fault-" + strings.ReplaceAll(t.Name(), "/", "-"), keys: ks,
+	// The agent takes X-Request-Id only when it is plain ([A-Za-z0-9._:-]).
+	prefix := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' {
+			return r
+		}
+		return '-'
+	}, "fault-"+t.Name())
+	return &ledger{prefix: prefix, keys: ks,
 		ok: map[string]answer{}, refused: map[string]refusal{}, unknown: map[string]string{}}
 }
 

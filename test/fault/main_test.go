@@ -18,6 +18,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(roleEnv) {
 	case "flood":
 		os.Exit(flood())
+	case "hold":
+		os.Exit(hold())
 	}
 	os.Exit(m.Run())
 }

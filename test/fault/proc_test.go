@@ -31,7 +31,7 @@ import (
 // binding its own sockets; it can be killed and started again on the
 // same directory.
 type agentProc struct {
-	t        *testing.T
+	t        testing.TB
 	bin      string
 	dir      string
 	cfg      string
@@ -65,7 +65,7 @@ type procOptions struct {
 // test's cleanup kills it. Denial records are not rate-limited (every
 // refusal the ledger sees must have its record) unless edit sets the
 // rate back.
-func newAgent(t *testing.T, o procOptions) *agentProc {
+func newAgent(t testing.TB, o procOptions) *agentProc {
 	t.Helper()
 	bin := harness.Binary(t, "cmd/signer-agent")
 	dir := harness.ShortTempDir(t)
