@@ -25,15 +25,15 @@ func raiseNOFILE(log *zap.Logger) {
 		log.Warn("cannot read RLIMIT_NOFILE", zap.Error(err))
 		return
 	}
-	before := lim.Cur
 	if lim.Cur < lim.Max {
+		soft := lim.Cur
 		lim.Cur = lim.Max
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-			log.Warn("cannot raise RLIMIT_NOFILE to its hard limit", zap.Uint64("soft", before), zap.Uint64("hard", lim.Max), zap.Error(err))
+			log.Warn("cannot raise RLIMIT_NOFILE to its hard limit", zap.Uint64("soft", soft), zap.Uint64("hard", lim.Max), zap.Error(err))
 			return
 		}
 	}
-	log.Info("open file limit", zap.Uint64("soft", lim.Cur), zap.Uint64("hard", lim.Max), zap.Uint64("softBefore", before))
+	log.Info("open file limit (RLIMIT_NOFILE, soft raised to hard)", zap.Uint64("soft", lim.Cur), zap.Uint64("hard", lim.Max))
 }
 
 // memoryLimitEnv is the Go runtime's own setting, which wins over the
