@@ -119,4 +119,3 @@ func TestLimitsAtStart(t *testing.T) {
 	}
 	t.Fatal("no Max open files in /proc/PID/limits")
 }
-
