@@ -69,14 +69,19 @@ func readyz(t *testing.T, p *agentProc) (ok bool, auditCheck string) {
 	return err == nil && h.Status == "ok", h.Checks["audit"]
 }
 
-// TestDiskFull: the audit log lives on a 16 MiB tmpfs. While callers
+// TestDiskFull: the audit log lives on a 16 MiB tmpfs (256 MiB in the
+// soak). While callers
 // sign, the disk fills up: signing stops with audit_unavailable (nothing
 // is signed that cannot be audited) and readyz says why. Space comes
 // back: signing resumes by itself. Restarted on a full or nearly full
 // disk, readyz is not ok before any write has failed (or, when not even
 // the start can be audited, the agent does not serve at all).
 func TestDiskFull(t *testing.T) {
-	mnt := mountTmpfs(t, "16m")
+	size := "16m"
+	if soak(t) > 0 {
+		size = "256m" // the soak's records alone would fill 16 MiB
+	}
+	mnt := mountTmpfs(t, size)
 	p := newAgent(t, procOptions{edit: func(c *config.Config) {
 		c.Audit.Dir = filepath.Join(mnt, "audit")
 		c.Audit.PreallocateBytes = 64 << 10
