@@ -12,14 +12,17 @@ import (
 func TestKill9UnderLoad(t *testing.T) {
 	p := newAgent(t, procOptions{})
 	l := newLedger(t, p)
-	rounds := 1
-	if d := soak(t); d > 0 {
-		rounds = max(int(d/(10*time.Second)), 2)
-	}
-	for round := 0; round < rounds; round++ {
+	// The short form kills once; the soak keeps killing, after 100
+	// signatures and up to 5 s of load each time, for its duration.
+	start, rounds := time.Now(), 0
+	for rounds == 0 || time.Since(start) < soak(t) {
+		rounds++
 		ld := startLoad(t, p, l, 8)
 		want := l.okN.Load() + 100
 		waitFor(t, 60*time.Second, "100 signatures under load", func() bool { return l.okN.Load() >= want })
+		if soak(t) > 0 {
+			time.Sleep(time.Duration(rounds%5+1) * time.Second)
+		}
 		p.kill9() // mid-load
 		ld.halt()
 		p.start() // the log recovers at open

@@ -87,7 +87,9 @@ func TestFDPressure(t *testing.T) {
 	more, _ := idleConns(t, p.api, n/3) // keep the pressure on while signing
 	time.Sleep(loadFor(t, time.Second, 1))
 	ld.halt()
-	m, err := p.adminClient().Metrics(ctx)
+	mctx, mcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer mcancel()
+	m, err := p.adminClient().Metrics(mctx)
 	if err != nil {
 		t.Fatal(err)
 	}
