@@ -38,7 +38,7 @@ FUZZTIME     ?= 10s
 export SIGNER_AGENT_COSIGN := $(BIN)/cosign
 export SIGNER_AGENT_SIGSTACK_BIN := $(BIN)
 
-.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools sigstack deps fuzz bench lint docs clean dist dist-test
+.PHONY: all build run demo test test-go test-fido2 test-units test-observability tools sigstack deps fuzz bench soak lint docs clean dist dist-test
 
 all: build
 
@@ -154,6 +154,16 @@ fuzz:
 
 bench: build
 	bash test/bench/bench.sh
+
+# The fault suite (test/fault) as a soak: every scenario keeps its load up
+# for SOAK per phase (SIGNER_AGENT_SOAK), then the resource targets of issue
+# #12 run on the real binary (rows appended to bin/soak-targets.md), then the
+# limits-on/limits-off throughput benchmark. `make test` runs the short form.
+# Needs root (tmpfs, setuid, prlimit) like the short form.
+SOAK ?= 2m
+soak: build
+	SIGNER_AGENT_SOAK=$(SOAK) SIGNER_AGENT_TARGETS_OUT=$(BIN)/soak-targets.md $(GO) test -count=1 -timeout 0 -v ./test/fault/
+	$(GO) test -run '^$$' -bench LimitsOverhead -benchtime 10000x -count 5 ./test/fault/
 
 # docs/cli.md from signerctl's own help (TestCLIReference fails when stale).
 docs:

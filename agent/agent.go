@@ -64,6 +64,7 @@ func New(ctx context.Context, opts Options) (*Agent, error) {
 	lim := cfg.Limits.Resources
 	a.denials = newDenialLimiter(lim.DenialAuditRate, lim.DenialAuditBurst, a.now)
 	a.budget = newBodyBudget(lim.InflightBodyBytes, lim.BodyMemoryFactor)
+	a.metrics.SetBodyBudget(lim.InflightBodyBytes, a.budget.used)
 	if a.auditor == nil {
 		l, err := a.openAudit(cfg)
 		if err != nil {
@@ -161,7 +162,11 @@ func (a *Agent) Run(ctx context.Context, ls Listeners) error {
 	}
 	cfg := a.Config()
 	drain := cfg.Transport.DrainTimeout
-	lim := cfg.Limits.Resources
+	capped := 1
+	if ls.TCP != nil {
+		capped = 2
+	}
+	lim := a.connCaps(cfg.Limits.Resources, capped)
 	api := a.limitConns(ls.API, socketAPI, lim.MaxConnections, lim.MaxConnectionsPerPeer)
 	tasks := []task{
 		a.stopping,

@@ -24,6 +24,7 @@ func (a *Agent) openAudit(cfg *config.Config) (*audit.Log, error) {
 		Dir:              cfg.Audit.Dir,
 		SegmentBytes:     cfg.Audit.SegmentBytes,
 		PreallocateBytes: cfg.Audit.PreallocateBytes,
+		MinFreeBytes:     cfg.Audit.MinFreeBytes,
 		Retention: audit.Retention{
 			MaxAge: cfg.Audit.Retention.MaxAge, MaxBytes: cfg.Audit.Retention.MaxBytes,
 			DeleteUnexported: cfg.Audit.Retention.DeleteUnexported,

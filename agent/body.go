@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/semaphore"
 )
@@ -33,7 +34,11 @@ type bodyBudget struct {
 	sem    *semaphore.Weighted
 	factor int64
 	total  int64
+	inUse  atomic.Int64 // charged now, for the metrics
 }
+
+// used is what is charged now.
+func (b *bodyBudget) used() int64 { return b.inUse.Load() }
 
 func newBodyBudget(total int64, factor int) *bodyBudget {
 	return &bodyBudget{sem: semaphore.NewWeighted(total), factor: int64(factor), total: total}
@@ -56,8 +61,9 @@ func (b *bodyBudget) chargeAgain(n int64) (release func(), err error) {
 	if !b.sem.TryAcquire(c) {
 		return func() {}, errBodyBudget
 	}
+	b.inUse.Add(c)
 	var once sync.Once
-	return func() { once.Do(func() { b.sem.Release(c) }) }, nil
+	return func() { once.Do(func() { b.sem.Release(c); b.inUse.Add(-c) }) }, nil
 }
 
 // read reads r's body, at most max bytes, charging the budget first. It
@@ -70,6 +76,7 @@ func (b *bodyBudget) read(r *http.Request, max int64) (body []byte, release func
 	release = func() {
 		if charged > 0 {
 			b.sem.Release(charged)
+			b.inUse.Add(-charged)
 			charged = 0
 		}
 	}
@@ -78,6 +85,7 @@ func (b *bodyBudget) read(r *http.Request, max int64) (body []byte, release func
 			return false
 		}
 		charged += n * b.factor
+		b.inUse.Add(n * b.factor)
 		return true
 	}
 	if n := r.ContentLength; n >= 0 {
@@ -90,25 +98,36 @@ func (b *bodyBudget) read(r *http.Request, max int64) (body []byte, release func
 		body, err = readUpTo(r.Body, n, max)
 		return body, release, err
 	}
-	// Streamed (chunked) body: charge each chunk before reading it.
-	buf := make([]byte, 0, bodyChunk)
+	// Streamed (chunked) body: charge each chunk before reading it, up
+	// to the cap. One byte past the cap, read into a probe that is not
+	// charged, tells a body over the cap (413) from one that ends there,
+	// so a streamed body over the cap is payload_too_large even when the
+	// budget holds exactly one body of the cap's size.
+	buf := make([]byte, 0, min(bodyChunk, max))
 	for {
-		if int64(len(buf)) > max {
-			return nil, release, errBodyTooLarge
+		n := min(int64(bodyChunk), max-int64(len(buf)))
+		if n <= 0 {
+			var probe [1]byte
+			m, err := io.ReadFull(r.Body, probe[:])
+			switch {
+			case m > 0:
+				return nil, release, errBodyTooLarge
+			case errors.Is(err, io.EOF):
+				return buf, release, nil
+			default:
+				return nil, release, err
+			}
 		}
-		if !charge(bodyChunk) {
+		if !charge(n) {
 			return nil, release, errBodyBudget
 		}
-		if cap(buf)-len(buf) < bodyChunk {
-			buf = append(buf, make([]byte, bodyChunk)...)[:len(buf)]
+		if int64(cap(buf)-len(buf)) < n {
+			buf = append(buf, make([]byte, n)...)[:len(buf)]
 		}
-		n, err := io.ReadFull(r.Body, buf[len(buf):len(buf)+bodyChunk])
-		buf = buf[:len(buf)+n]
+		m, err := io.ReadFull(r.Body, buf[len(buf):len(buf)+int(n)])
+		buf = buf[:len(buf)+m]
 		switch {
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			if int64(len(buf)) > max {
-				return nil, release, errBodyTooLarge
-			}
 			return buf, release, nil
 		case err != nil:
 			return nil, release, err

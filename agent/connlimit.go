@@ -287,6 +287,7 @@ func (a *Agent) limitConns(l net.Listener, sock socketKind, max, perPeer int) *c
 		a.auditConn(cr, sock, gate, code, reason)
 	}
 	cl.evicted = func() { a.metrics.ConnEvicted(string(sock)) }
+	a.metrics.SetOpenConnections(string(sock), cl.count)
 	cl.rejected = func(cr *peercred.Cred, status int, text string) {
 		a.auditConn(cr, sock, gateTransport, proto.CodeInvalidRequest, fmt.Sprintf("net/http refused the request (%d): %s", status, text))
 	}

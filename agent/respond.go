@@ -24,7 +24,10 @@ func (a *Agent) refuse(ctx context.Context, w http.ResponseWriter, rc *requestCo
 	rc.rec.Reason = d.Reason
 	rc.rec.Time = a.now().UTC()
 	rc.rec.LatencyMS = msSince(a.now, rc.start)
-	if err := a.auditDenial(ctx, &rc.rec); err != nil {
+	// Not cancelled with the request: a caller whose connection broke
+	// (often the very reason for the denial, a body that timed out) is
+	// still audited.
+	if err := a.auditDenial(context.WithoutCancel(ctx), &rc.rec); err != nil {
 		a.log.Error("audit append failed for denial", zap.String("requestId", rc.id), zap.Error(err))
 	}
 	a.log.Info("request denied",

@@ -109,14 +109,15 @@ const (
 	MaxAuditQueryLimit     = 100000
 )
 
-// Values encodes q as query parameters.
+// Values encodes q as query parameters (times with their fraction of a
+// second: Since and Until bound records to the nanosecond).
 func (q AuditQuery) Values() url.Values {
 	v := url.Values{}
 	if !q.Since.IsZero() {
-		v.Set("since", q.Since.UTC().Format(time.RFC3339))
+		v.Set("since", q.Since.UTC().Format(time.RFC3339Nano))
 	}
 	if !q.Until.IsZero() {
-		v.Set("until", q.Until.UTC().Format(time.RFC3339))
+		v.Set("until", q.Until.UTC().Format(time.RFC3339Nano))
 	}
 	for k, s := range map[string]string{"tenant": q.Tenant, "decision": q.Decision, "code": q.Code} {
 		if s != "" {

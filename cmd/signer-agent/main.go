@@ -56,6 +56,9 @@ func run() int {
 	}
 	log := newLogger(cfg.Logging)
 	defer func() { _ = log.Sync() }()
+	raiseNOFILE(log)
+	memLimit, memSource := applyMemoryLimit(cfg.Limits.Resources)
+	log.Info("memory limit", zap.Int64("bytes", memLimit), zap.String("source", memSource))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

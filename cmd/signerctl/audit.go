@@ -29,8 +29,11 @@ func (a *app) cmdAuditVerify(_ context.Context, args []string) error {
 		if err := printJSON(a.stdout, rep); err != nil {
 			return err
 		}
-	} else if rep.OK {
-		fmt.Fprintf(a.stdout, "audit chain OK: %d records, seq %d..%d, last hash %s\n", rep.Records, rep.FirstSeq, rep.LastSeq, rep.LastHash)
+	} else {
+		if rep.OK {
+			fmt.Fprintf(a.stdout, "audit chain OK: %d records, seq %d..%d, last hash %s\n", rep.Records, rep.FirstSeq, rep.LastSeq, rep.LastHash)
+		}
+		printRepairs(a.stdout, rep)
 	}
 	if !rep.OK {
 		return fmt.Errorf("audit chain broken: %v", rep.Break)
@@ -137,7 +140,14 @@ func parseSince(s string) (time.Time, error) {
 
 const auditVerifyHelp = `Walk the audit log's hash chain across all segments (offline) and report
 the first broken, missing, reordered or truncated record. Exit status 1
-when the chain does not hold.`
+when the chain does not hold.
+
+Repaired tails are listed with their count: the ends of segments the log
+cut off (a write torn by a crash) or left in place (a write that failed
+and could not be cut off) when it reopened, each declared by a notice
+record in the chain. Neither removes an acknowledged record; a DAMAGED
+entry means unreadable bytes were found where acknowledged records may
+have been. --json reports them as repairedTails and repairs.`
 
 const auditQueryHelp = `Print audit records as JSON lines, oldest first, through the admin socket
 (GET /admin/v1/audit) or, with --dir, straight from the log files.`

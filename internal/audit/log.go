@@ -87,6 +87,11 @@ type LogConfig struct {
 	// Forwarder, when set, gets the lines of every commit once they are
 	// durable (JournalForwarder ships them to the systemd journal).
 	Forwarder Forwarder
+	// MinFreeBytes is the room the audit volume must have for Ready to
+	// report the log ready (DefaultMinFreeBytes when zero; negative turns
+	// the space check off, for file systems whose statfs says nothing
+	// useful). See Ready.
+	MinFreeBytes int64
 }
 
 // Retention says which closed segments Prune may delete. Segments are only
@@ -147,6 +152,7 @@ type Log struct {
 	off      int64  // end of the last durable record in the active segment
 	alloc    int64  // size of the active segment: off plus zero-filled space
 	prealloc int64  // preallocation step, 0 when off
+	minFree  int64  // Ready's space threshold, 0 when off
 	nopre    int    // commits to skip preallocating after it failed
 	seq      uint64 // last durable record
 	hash     string // its hash
@@ -214,6 +220,9 @@ func Open(cfg LogConfig) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MinFreeBytes == 0 {
+		cfg.MinFreeBytes = DefaultMinFreeBytes
+	}
 	if _, err := os.Stat(cfg.Dir); err != nil {
 		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("audit dir: %w", err)
@@ -229,6 +238,7 @@ func Open(cfg LogConfig) (*Log, error) {
 		dir:       cfg.Dir,
 		segSize:   cfg.SegmentBytes,
 		prealloc:  max(cfg.PreallocateBytes, 0),
+		minFree:   max(cfg.MinFreeBytes, 0),
 		lock:      lock,
 		obs:       cfg.Observer,
 		reqs:      make(chan *request, maxBatch),
@@ -255,6 +265,7 @@ func Open(cfg LogConfig) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	l.publishRoom()
 	go l.run()
 	go l.maintain()
 	if len(l.pending) > 0 {
@@ -391,6 +402,7 @@ func (l *Log) run() {
 		// After the acknowledgements: the next batch waits for it, this
 		// one does not.
 		l.preallocate()
+		l.publishRoom()
 	}
 	if l.f != nil {
 		l.trim()

@@ -60,6 +60,7 @@ type counters struct {
 	rotations, recoveries, pruned, lastSeq  atomic.Uint64
 	prealloc                                atomic.Uint64
 	lastCommit, lastAppend                  atomic.Int64
+	room                                    atomic.Int64 // preallocated space ahead of the records (Ready)
 	unavailable                             atomic.Bool
 }
 

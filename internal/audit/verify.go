@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // BreakKind says how the chain is broken.
@@ -64,12 +66,31 @@ type VerifyReport struct {
 	Pruned *PruneAnchor `json:"pruned,omitempty"`
 	// Recoveries lists the repairs recorded in Notice records.
 	Recoveries []Recovery `json:"recoveries,omitempty"`
+	// RepairedTails counts them (len(Repairs)); present even when 0, so
+	// a script can tell a log that never needed a repair.
+	RepairedTails int `json:"repairedTails"`
+	// Repairs are the same repairs with the Notice record that declared
+	// each one.
+	Repairs []RepairedTail `json:"repairs,omitempty"`
 	// Incomplete is set when the last segment ends in a line without a
 	// newline: a write in progress, or a crash that Open will repair. It
 	// does not make the report fail.
 	Incomplete *Break `json:"incomplete,omitempty"`
 	// Break is the first problem, nil when OK.
 	Break *Break `json:"break,omitempty"`
+}
+
+// RepairedTail is one repair of a segment's end that the chain records
+// (see Recovery): a crash's torn write cut off, a failed write abandoned
+// in place, or damage found at open. Unacknowledged bytes are all a
+// truncation or an abandonment ever removes from the chain.
+type RepairedTail struct {
+	Recovery
+	// NoticeSeq and NoticeTime identify the Notice record that declared
+	// the repair; NoticeSegment is the segment holding it.
+	NoticeSeq     uint64    `json:"noticeSeq"`
+	NoticeTime    time.Time `json:"noticeTime"`
+	NoticeSegment string    `json:"noticeSegment"`
 }
 
 // Verify walks the whole chain of the log in dir, across segments, and
@@ -150,7 +171,17 @@ func Verify(dir string) (*VerifyReport, error) {
 				}
 				rep.Records++
 				rep.LastSeq, rep.LastHash = h.Seq, h.Hash
-				rep.Recoveries = append(rep.Recoveries, h.Recovered...)
+				if len(h.Recovered) > 0 {
+					rep.Recoveries = append(rep.Recoveries, h.Recovered...)
+					var when struct {
+						Time time.Time `json:"time"`
+					}
+					_ = json.Unmarshal(line, &when) // the line is a valid record (checkLine)
+					for _, r := range h.Recovered {
+						rep.Repairs = append(rep.Repairs, RepairedTail{Recovery: r, NoticeSeq: h.Seq, NoticeTime: when.Time, NoticeSegment: s.name})
+					}
+					rep.RepairedTails = len(rep.Repairs)
+				}
 				return nil
 			}
 			brk = at

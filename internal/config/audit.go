@@ -15,6 +15,11 @@ type Audit struct {
 	// allocation or size change to persist (default 1 MiB; -1 turns it
 	// off, which suits copy-on-write file systems such as btrfs or ZFS).
 	PreallocateBytes int64 `yaml:"preallocateBytes,omitempty"`
+	// MinFreeBytes is the room the audit volume must have for readyz to
+	// report the audit log ready (default 1 MiB, one full write of the
+	// log; -1 turns the check off). Below it readyz is not ok before any
+	// write has failed.
+	MinFreeBytes int64 `yaml:"minFreeBytes,omitempty"`
 	// Journal also sends every durable record to the systemd journal
 	// (best effort, asynchronous; the log stays the record). Read at start.
 	Journal   bool           `yaml:"journal,omitempty"`
@@ -45,5 +50,8 @@ func (a *Audit) validate(p *problems) {
 	}
 	if a.PreallocateBytes < -1 {
 		p.add("audit.preallocateBytes", "must be -1 (off), 0 (default) or a size in bytes")
+	}
+	if a.MinFreeBytes < -1 {
+		p.add("audit.minFreeBytes", "must be -1 (off), 0 (default) or a size in bytes")
 	}
 }

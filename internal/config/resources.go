@@ -11,9 +11,16 @@ const (
 	DefaultMaxConnectionsPerPeer = 256
 	DefaultAdminMaxConnections   = 32
 	DefaultInflightBodyBytes     = 256 << 20
-	DefaultBodyMemoryFactor      = 4
-	DefaultDenialAuditRate       = 4.0
-	DefaultDenialAuditBurst      = 4
+	// DefaultBodyMemoryFactor is measured (docs/perf.md §13): a 31 MiB
+	// SBOM-shaped sign request holds about 8 times its body at its peak
+	// (the body, the decoded predicate, the canonical statement, the
+	// DSSE pre-authentication encoding, the base64 payload in the
+	// envelope and in the bundle, the response). With the default budget
+	// one request of the largest size (transport.maxBodyBytes) runs at a
+	// time, next to any number of small ones.
+	DefaultBodyMemoryFactor = 8
+	DefaultDenialAuditRate  = 4.0
+	DefaultDenialAuditBurst = 4
 )
 
 // Resources bounds what callers can make the agent hold (SPEC §3):

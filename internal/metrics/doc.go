@@ -36,6 +36,9 @@
 // | `signer_connections_refused_total` | counter | `socket`, `reason` | connections closed at accept: `peer` (not allowed on the socket) or `busy` (at a connection cap with none idle; answered `agent_busy`) |
 // | `signer_connections_evicted_total` | counter | `socket` | idle connections closed to make room for a new one at a cap |
 // | `signer_body_budget_refused_total` | counter | | requests refused with `agent_busy` because their body did not fit the in-flight memory budget |
+// | `signer_body_budget_used_bytes` | gauge | | bytes of the in-flight body budget charged now (bodies in flight × `limits.bodyMemoryFactor`) |
+// | `signer_body_budget_bytes` | gauge | | the in-flight body budget, `limits.inflightBodyBytes` |
+// | `signer_connections_open` | gauge | `socket` | connections open now, counted against the socket's cap |
 // | `signer_audit_denials_suppressed_total` | counter | | denials folded into one summary audit record per burst because their peer exceeded `limits.denialAuditRate` |
 // | `signer_audit_failures_total` | counter | | audit appends that failed: not durable, request refused (`audit_unavailable`) |
 // | `signer_audit_events_total` | counter | `kind` | audit log maintenance: `rotated`, `recovered`, `abandoned`, `write_failed`, `pruned`, `prune_failed` |

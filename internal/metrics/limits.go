@@ -1,6 +1,11 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Reasons a connection is closed at accept, the reason label of
 // signer_connections_refused_total.
@@ -15,6 +20,7 @@ type limitMetrics struct {
 	evicted    *prometheus.CounterVec
 	bodyBusy   prometheus.Counter
 	suppressed prometheus.Counter
+	gauges     *limitGauges
 }
 
 func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
@@ -42,8 +48,85 @@ func newLimitMetrics(reg prometheus.Registerer) *limitMetrics {
 		}
 		l.evicted.WithLabelValues(s)
 	}
-	reg.MustRegister(l.refused, l.evicted, l.bodyBusy, l.suppressed)
+	l.gauges = &limitGauges{open: map[string]func() int{}}
+	reg.MustRegister(l.refused, l.evicted, l.bodyBusy, l.suppressed, l.gauges)
 	return l
+}
+
+var (
+	connOpenDesc = prometheus.NewDesc("signer_connections_open",
+		"Connections open now, by socket, counted against the socket's cap (limits.maxConnections, limits.adminMaxConnections).",
+		[]string{"socket"}, nil)
+	budgetUsedDesc = prometheus.NewDesc("signer_body_budget_used_bytes",
+		"Bytes of the in-flight body memory budget charged now: each body in flight, declared or read so far, times limits.bodyMemoryFactor.",
+		nil, nil)
+	budgetTotalDesc = prometheus.NewDesc("signer_body_budget_bytes",
+		"The in-flight body memory budget (limits.inflightBodyBytes).", nil, nil)
+)
+
+// limitGauges reads the agent's connection counts and body budget at
+// scrape time.
+type limitGauges struct {
+	mu          sync.Mutex
+	open        map[string]func() int
+	budgetTotal int64
+	budgetUsed  func() int64
+}
+
+func (g *limitGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- connOpenDesc
+	ch <- budgetUsedDesc
+	ch <- budgetTotalDesc
+}
+
+func (g *limitGauges) Collect(ch chan<- prometheus.Metric) {
+	g.mu.Lock()
+	socks := make([]string, 0, len(g.open))
+	for s := range g.open {
+		socks = append(socks, s)
+	}
+	sort.Strings(socks)
+	open := make([]func() int, len(socks))
+	for i, s := range socks {
+		open[i] = g.open[s]
+	}
+	total, used := g.budgetTotal, g.budgetUsed
+	g.mu.Unlock()
+	for i, s := range socks {
+		ch <- prometheus.MustNewConstMetric(connOpenDesc, prometheus.GaugeValue, float64(open[i]()), s)
+	}
+	if used != nil {
+		ch <- prometheus.MustNewConstMetric(budgetUsedDesc, prometheus.GaugeValue, float64(used()))
+		ch <- prometheus.MustNewConstMetric(budgetTotalDesc, prometheus.GaugeValue, float64(total))
+	}
+}
+
+// SetOpenConnections exports socket's open connection count, read from
+// open at each scrape (nil stops exporting it).
+func (m *Metrics) SetOpenConnections(socket string, open func() int) {
+	if m == nil {
+		return
+	}
+	g := m.limits.gauges
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if open == nil {
+		delete(g.open, socket)
+		return
+	}
+	g.open[socket] = open
+}
+
+// SetBodyBudget exports the in-flight body budget: its total and the
+// bytes charged now, read from used at each scrape.
+func (m *Metrics) SetBodyBudget(total int64, used func() int64) {
+	if m == nil {
+		return
+	}
+	g := m.limits.gauges
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.budgetTotal, g.budgetUsed = total, used
 }
 
 // ConnRefused counts a connection closed at accept on socket.

@@ -29,6 +29,8 @@ func newTest(t *testing.T) *Metrics {
 // exercise calls every method once or more with known values; the scrape
 // test asserts exactly what they produce.
 func exercise(m *Metrics) {
+	m.SetOpenConnections("api", func() int { return 3 })
+	m.SetBodyBudget(256<<20, func() int64 { return 4 << 20 })
 	m.Request("/api/v1/signer/sign/dsse", "allow", "", 250*time.Millisecond)
 	m.Request("/api/v1/signer/sign/dsse", "allow", "ok", 500*time.Millisecond)
 	m.Request("/api/v1/signer/sign/dsse", "deny", "plan_throttled", time.Millisecond)
@@ -555,4 +557,39 @@ func (f failingFile) WriteAt(p []byte, off int64) (int, error) {
 		return 0, errors.New("injected EIO")
 	}
 	return f.File.WriteAt(p, off)
+}
+
+// TestLimitGauges: the connection and body-budget gauges read their
+// sources at scrape time.
+func TestLimitGauges(t *testing.T) {
+	m := New()
+	open, used := 2, int64(1<<20)
+	m.SetOpenConnections("admin", func() int { return open })
+	m.SetBodyBudget(64<<20, func() int64 { return used })
+	open, used = 5, 3<<20
+	body := scrape(t, m)
+	for _, want := range []string{
+		`signer_connections_open{socket="admin"} 5`,
+		"signer_body_budget_used_bytes 3.145728e+06",
+		"signer_body_budget_bytes 6.7108864e+07",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q in\n%s", want, body)
+		}
+	}
+	m.SetOpenConnections("admin", nil)
+	if strings.Contains(scrape(t, m), "signer_connections_open") {
+		t.Error("still exported after SetOpenConnections(nil)")
+	}
+}
+
+// scrape returns the text exposition of m.
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("scrape: %d", rec.Code)
+	}
+	return rec.Body.String()
 }

@@ -139,6 +139,8 @@ require_line signer-agent.service 'ExecReload=/bin/kill -HUP $MAINPID'
 require_line signer-agent.service 'User=signer-agent'
 grep -qE '^WatchdogSec=[1-9]' "$units_src/signer-agent.service" ||
 	fail "signer-agent.service must set a WatchdogSec= (SPEC §13)"
+grep -qE '^LimitNOFILE=[1-9][0-9]*$' "$units_src/signer-agent.service" ||
+	fail "signer-agent.service must set LimitNOFILE= to one number (soft = hard; SPEC §3, docs/runbooks/limits.md)"
 if grep -qE '^RuntimeDirectory=' "$units_src/signer-agent.service"; then
 	fail "signer-agent.service must not use RuntimeDirectory=: it would delete the socket units' sockets in /run/signer-agent on stop"
 fi
