@@ -444,6 +444,9 @@ func (l *Log) commit(reqs []*request) error {
 		return nil
 	}
 	t0 := time.Now()
+	// Counted before any acknowledgement, so a caller that sees its ack
+	// sees its commit counted.
+	l.st.batches.Add(1)
 	var (
 		err     error
 		i, k    int // next request, and its next record (k > 0: split over chunks)
@@ -557,7 +560,6 @@ func (l *Log) commit(reqs []*request) error {
 		i, k = j, jk
 	}
 	d := time.Since(t0)
-	l.st.batches.Add(1)
 	l.st.lastCommit.Store(int64(d))
 	if err != nil {
 		l.st.unavailable.Store(true)
