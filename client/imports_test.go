@@ -13,7 +13,8 @@ func TestImports(t *testing.T) {
 	const self = "github.com/stellaops/signer-agent/client"
 	allowed := func(p string) bool {
 		switch {
-		case p == self, p == "github.com/stellaops/signer-agent/proto":
+		case p == self, p == "github.com/stellaops/signer-agent/proto",
+			strings.HasPrefix(p, "github.com/stellaops/signer-agent/proto/"):
 			return true
 		case p == "github.com/go-jose/go-jose/v4", strings.HasPrefix(p, "github.com/go-jose/go-jose/v4/"):
 			return true

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/stellaops/signer-agent/proto/jsonstr"
 )
 
 // A strict JSON scanner (RFC 8259 plus the rules of SPEC §15). It is the
@@ -128,144 +130,22 @@ func (s *scanner) end() error {
 	return nil
 }
 
-// safeASCII marks the bytes a string may hold as they are: printable ASCII
-// except the quote and the backslash.
-var safeASCII = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
 // scanString reads a string at s.pos (which must be at its opening quote)
 // and returns the bytes between the quotes and whether they contain escapes.
-// It validates UTF-8, escapes and surrogate pairs.
+// It validates UTF-8, escapes and surrogate pairs (internal/jsonstr).
 func (s *scanner) scanString() (start, end int, escaped bool, err error) {
-	d := s.data
-	i := s.pos + 1
-	start = i
-	for {
-		for i < len(d) && safeASCII[d[i]] {
-			i++
-		}
-		if i >= len(d) {
-			return 0, 0, false, s.fail(len(d), "truncated JSON string")
-		}
-		switch c := d[i]; {
-		case c == '"':
-			s.pos = i + 1
-			return start, i, escaped, nil
-		case c == '\\':
-			escaped = true
-			n, err := s.checkEscape(i)
-			if err != nil {
-				return 0, 0, false, err
-			}
-			i += n
-		case c < 0x20:
-			return 0, 0, false, s.fail(i, "control character in string")
-		default:
-			r, size := utf8.DecodeRune(d[i:])
-			if r == utf8.RuneError && size <= 1 {
-				return 0, 0, false, s.fail(i, "invalid UTF-8 in string")
-			}
-			i += size
-		}
+	start = s.pos + 1
+	end, escaped, serr := jsonstr.Scan(s.data, start)
+	if serr != nil {
+		return 0, 0, false, s.fail(serr.Off, "%s", serr.Msg)
 	}
-}
-
-// checkEscape validates the escape at d[i] (a backslash) and returns its
-// length: a \u high surrogate must be followed by a \u low surrogate.
-func (s *scanner) checkEscape(i int) (int, error) {
-	d := s.data
-	if i+1 >= len(d) {
-		return 0, s.fail(i, "truncated JSON string")
-	}
-	switch d[i+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		return 2, nil
-	case 'u':
-		r, ok := hex4(d, i+2)
-		if !ok {
-			return 0, s.fail(i, "malformed \\u escape")
-		}
-		switch {
-		case r >= 0xDC00 && r <= 0xDFFF:
-			return 0, s.fail(i, "lone surrogate escape in string")
-		case r >= 0xD800 && r <= 0xDBFF:
-			if i+7 >= len(d) || d[i+6] != '\\' || d[i+7] != 'u' {
-				return 0, s.fail(i, "lone surrogate escape in string")
-			}
-			lo, ok := hex4(d, i+8)
-			if !ok || lo < 0xDC00 || lo > 0xDFFF {
-				return 0, s.fail(i, "lone surrogate escape in string")
-			}
-			return 12, nil
-		}
-		return 6, nil
-	}
-	return 0, s.fail(i, "invalid escape in string")
-}
-
-func hex4(d []byte, i int) (rune, bool) {
-	if i+4 > len(d) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range d[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	s.pos = end + 1
+	return start, end, escaped, nil
 }
 
 // appendUnescaped appends the decoded form of a string body that
 // scanString accepted.
-func appendUnescaped(dst, raw []byte) []byte {
-	for len(raw) > 0 {
-		j := bytes.IndexByte(raw, '\\')
-		if j < 0 {
-			return append(dst, raw...)
-		}
-		dst = append(dst, raw[:j]...)
-		raw = raw[j:]
-		switch raw[1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, _ := hex4(raw, 2)
-			if r >= 0xD800 && r <= 0xDBFF {
-				lo, _ := hex4(raw, 8)
-				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
-				raw = raw[6:]
-			}
-			dst = utf8.AppendRune(dst, r)
-			raw = raw[6:]
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, raw[1])
-		}
-		raw = raw[2:]
-	}
-	return dst
-}
+func appendUnescaped(dst, raw []byte) []byte { return jsonstr.Unescape(dst, raw) }
 
 // readString reads a string value and returns it decoded.
 func (s *scanner) readString() (string, error) {

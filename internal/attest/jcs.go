@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
+	"github.com/stellaops/signer-agent/proto/jsonstr"
 	"github.com/stellaops/signer-agent/proto"
 )
 
@@ -226,7 +226,7 @@ func (c *canonicaliser) object(extra *extraMember) error {
 			m.name = c.in[nameStart:nameEnd]
 			if escaped {
 				a := len(c.names)
-				c.names = unescape(c.names, m.name)
+				c.names = jsonstr.Unescape(c.names, m.name)
 				m.name = c.names[a:len(c.names):len(c.names)]
 			}
 			if c.peek() != ':' {
@@ -331,146 +331,28 @@ func compareUTF16(a, b []byte) int {
 	return len(a) - len(b)
 }
 
-var safeASCII = func() (t [256]bool) {
-	for b := 0x20; b < 0x80; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
-
 // writeString validates the string at c.pos and writes its canonical form.
 // It returns the span of its raw body in the input and whether it had
 // escapes (then the body must be unescaped to get the string's value).
 func (c *canonicaliser) writeString() (start, end int, escaped bool, err error) {
-	in := c.in
-	i := c.pos + 1
-	start = i
-	for {
-		for i < len(in) && safeASCII[in[i]] {
-			i++
-		}
-		if i >= len(in) {
-			return 0, 0, false, c.fail(len(in), "truncated JSON string")
-		}
-		switch b := in[i]; {
-		case b == '"':
-			end = i
-			if !escaped {
-				// Nothing to escape in the canonical form either.
-				c.out = append(c.out, in[start-1:end+1]...)
-			} else {
-				c.out = appendEscaped(c.out, in[start:end])
-			}
-			c.pos = end + 1
-			return start, end, escaped, nil
-		case b == '\\':
-			n, ok := escapeLen(in, i)
-			if !ok {
-				return 0, 0, false, c.fail(i, "invalid escape or lone surrogate in string")
-			}
-			escaped = true
-			i += n
-		case b < 0x20:
-			return 0, 0, false, c.fail(i, "control character in string")
-		default:
-			r, size := utf8.DecodeRune(in[i:])
-			if r == utf8.RuneError && size <= 1 {
-				return 0, 0, false, c.fail(i, "invalid UTF-8 in string")
-			}
-			i += size
-		}
+	start = c.pos + 1
+	end, escaped, serr := jsonstr.Scan(c.in, start)
+	if serr != nil {
+		return 0, 0, false, c.fail(serr.Off, serr.Msg)
 	}
+	if !escaped {
+		// Nothing to escape in the canonical form either.
+		c.out = append(c.out, c.in[start-1:end+1]...)
+	} else {
+		c.out = appendEscaped(c.out, c.in[start:end])
+	}
+	c.pos = end + 1
+	return start, end, escaped, nil
 }
 
 func (c *canonicaliser) str() error {
 	_, _, _, err := c.writeString()
 	return err
-}
-
-// escapeLen returns the length of the valid escape at in[i] (a backslash):
-// a \u high surrogate must be followed by a \u low surrogate.
-func escapeLen(in []byte, i int) (int, bool) {
-	if i+1 >= len(in) {
-		return 0, false
-	}
-	switch in[i+1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		return 2, true
-	case 'u':
-		r, ok := hex4(in, i+2)
-		switch {
-		case !ok || r >= 0xDC00 && r <= 0xDFFF:
-			return 0, false
-		case r >= 0xD800 && r <= 0xDBFF:
-			if i+7 >= len(in) || in[i+6] != '\\' || in[i+7] != 'u' {
-				return 0, false
-			}
-			lo, ok := hex4(in, i+8)
-			return 12, ok && lo >= 0xDC00 && lo <= 0xDFFF
-		}
-		return 6, true
-	}
-	return 0, false
-}
-
-func hex4(in []byte, i int) (rune, bool) {
-	if i+4 > len(in) {
-		return 0, false
-	}
-	var r rune
-	for _, b := range in[i : i+4] {
-		switch {
-		case b >= '0' && b <= '9':
-			b -= '0'
-		case b >= 'a' && b <= 'f':
-			b -= 'a' - 10
-		case b >= 'A' && b <= 'F':
-			b -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(b)
-	}
-	return r, true
-}
-
-// unescape appends the value of a validated string body.
-func unescape(dst, raw []byte) []byte {
-	for len(raw) > 0 {
-		j := bytes.IndexByte(raw, '\\')
-		if j < 0 {
-			return append(dst, raw...)
-		}
-		dst = append(dst, raw[:j]...)
-		raw = raw[j:]
-		var r rune
-		n := 2
-		switch raw[1] {
-		case 'b':
-			r = '\b'
-		case 'f':
-			r = '\f'
-		case 'n':
-			r = '\n'
-		case 'r':
-			r = '\r'
-		case 't':
-			r = '\t'
-		case 'u':
-			r, _ = hex4(raw, 2)
-			n = 6
-			if r >= 0xD800 && r <= 0xDBFF {
-				lo, _ := hex4(raw, 8)
-				r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
-				n = 12
-			}
-		default: // '"', '\\', '/'
-			r = rune(raw[1])
-		}
-		dst = utf8.AppendRune(dst, r)
-		raw = raw[n:]
-	}
-	return dst
 }
 
 // appendEscaped writes the canonical string of a validated raw body that
@@ -488,12 +370,12 @@ func appendEscaped(dst, raw []byte) []byte {
 		n := 2
 		if raw[1] == 'u' {
 			n = 6
-			if r, _ := hex4(raw, 2); r >= 0xD800 && r <= 0xDBFF {
+			if r, _ := jsonstr.Hex4(raw, 2); r >= 0xD800 && r <= 0xDBFF {
 				n = 12
 			}
 		}
 		var one [4]byte
-		dst = appendStringBody(dst, unescape(one[:0], raw[:n]))
+		dst = appendStringBody(dst, jsonstr.Unescape(one[:0], raw[:n]))
 		raw = raw[n:]
 	}
 	return append(dst, '"')
