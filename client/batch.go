@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -47,15 +46,10 @@ func (c *Client) SignBatch(ctx context.Context, req *proto.BatchRequest) (*proto
 		}
 		req = &r
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("signer-agent: SignBatch: encode request: %w", err)
-	}
 	// Each signed item carries its statement in its envelope and again in
-	// each bundle: allow for that on top of the fixed cap.
-	limit := MaxResponseBytes + int64(len(body))*2*int64(sigs+1)
+	// each bundle.
 	var out proto.BatchResponse
-	replayed, err := c.callReplayed(ctx, proto.PathSignBatch, body, limit, &out)
+	replayed, err := c.signCall(ctx, "SignBatch", proto.PathSignBatch, req, sigs+1, &out)
 	if err != nil {
 		return nil, err
 	}

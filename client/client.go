@@ -197,26 +197,14 @@ func (c *Client) SignDSSE(ctx context.Context, req *proto.SignRequest) (*proto.S
 	if req == nil {
 		return nil, errors.New("signer-agent: SignDSSE: nil request")
 	}
-	if (req.PoE == nil && c.PoE != nil) || (req.ScannerImageDigest == "" && c.ScannerImageDigest != "") {
+	if poe, digest, filled := c.defaults(req.PoE, req.ScannerImageDigest); filled {
 		r := *req // the caller's request is not modified
-		if r.PoE == nil {
-			r.PoE = c.PoE
-		}
-		if r.ScannerImageDigest == "" {
-			r.ScannerImageDigest = c.ScannerImageDigest
-		}
+		r.PoE, r.ScannerImageDigest = poe, digest
 		req = &r
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("signer-agent: SignDSSE: encode request: %w", err)
-	}
-	// The response carries the statement (base64) in the envelope and again
-	// in each signature's bundle; allow for that on top of the fixed cap.
-	sigs := max(len(req.KeyIDs()), 1)
-	limit := MaxResponseBytes + int64(len(body))*2*int64(sigs+1)
+	// The statement comes back in the envelope and in each signature's bundle.
 	var out proto.SignResponse
-	replayed, err := c.callReplayed(ctx, proto.PathSignDSSE, body, limit, &out)
+	replayed, err := c.signCall(ctx, "SignDSSE", proto.PathSignDSSE, req, max(len(req.KeyIDs()), 1)+1, &out)
 	if err != nil {
 		return nil, err
 	}

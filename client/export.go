@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/stellaops/signer-agent/proto"
 )
@@ -21,28 +19,16 @@ func (c *Client) SignExport(ctx context.Context, req *proto.ExportRequest) (*pro
 	if req == nil {
 		return nil, errors.New("signer-agent: SignExport: nil request")
 	}
-	if (req.PoE == nil && c.PoE != nil) || (req.ScannerImageDigest == "" && c.ScannerImageDigest != "") {
+	if poe, digest, filled := c.defaults(req.PoE, req.ScannerImageDigest); filled {
 		r := *req // the caller's request is not modified
-		if r.PoE == nil {
-			r.PoE = c.PoE
-		}
-		if r.ScannerImageDigest == "" {
-			r.ScannerImageDigest = c.ScannerImageDigest
-		}
+		r.PoE, r.ScannerImageDigest = poe, digest
 		req = &r
 	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("signer-agent: SignExport: encode request: %w", err)
-	}
 	// The response carries export.json (about the size of the request's
-	// file list) and the statement (about the same again) base64-encoded
-	// in the envelope and in each signature's bundle; allow for that on
-	// top of the fixed cap.
-	sigs := max(len(req.KeyIDs()), 1)
-	limit := MaxResponseBytes + int64(len(body))*2*int64(sigs+2)
+	// file list) and the statement (about the same again), base64-encoded
+	// in the envelope and in each signature's bundle.
 	var out proto.ExportResponse
-	replayed, err := c.callReplayed(ctx, proto.PathSignExport, body, limit, &out)
+	replayed, err := c.signCall(ctx, "SignExport", proto.PathSignExport, req, max(len(req.KeyIDs()), 1)+2, &out)
 	if err != nil {
 		return nil, err
 	}

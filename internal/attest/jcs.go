@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/stellaops/signer-agent/proto/jsonstr"
 	"github.com/stellaops/signer-agent/proto"
+	"github.com/stellaops/signer-agent/proto/jsonstr"
 )
 
 // An RFC 8785 (JCS) canonicaliser that writes the canonical bytes straight
