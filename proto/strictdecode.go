@@ -361,14 +361,10 @@ func (d *decoder) decodeStruct(v reflect.Value, info *structInfo) error {
 			return err
 		}
 		d.path = d.path[:len(d.path)-1]
-		c := d.peek()
-		d.pos++
-		if c == '}' {
+		if more, err := d.more('}'); err != nil {
+			return err
+		} else if !more {
 			break
-		}
-		if c != ',' {
-			d.pos--
-			return d.unexpected()
 		}
 	}
 	d.leave()

@@ -52,14 +52,10 @@ func mapDecoder(t reflect.Type) decodeFunc {
 				return err
 			}
 			v.SetMapIndex(key, ev)
-			c := d.peek()
-			d.pos++
-			if c == '}' {
+			if more, err := d.more('}'); err != nil {
+				return err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				d.pos--
-				return d.unexpected()
 			}
 		}
 		if err := d.checkDuplicates(base, objStart); err != nil {
@@ -119,14 +115,10 @@ func decodeStringMap(d *decoder, v reflect.Value) error {
 			}
 			m[string(d.name(n))] = val
 		}
-		c := d.peek()
-		d.pos++
-		if c == '}' {
+		if more, err := d.more('}'); err != nil {
+			return err
+		} else if !more {
 			break
-		}
-		if c != ',' {
-			d.pos--
-			return d.unexpected()
 		}
 	}
 	if err := d.checkDuplicates(base, objStart); err != nil {
@@ -172,14 +164,10 @@ func sliceDecoder(t reflect.Type) decodeFunc {
 				return err
 			}
 			d.path = d.path[:len(d.path)-1]
-			c := d.peek()
-			d.pos++
-			if c == ']' {
+			if more, err := d.more(']'); err != nil {
+				return err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				d.pos--
-				return d.unexpected()
 			}
 		}
 		d.leave()
@@ -329,14 +317,10 @@ func (d *decoder) anyValue() (any, error) {
 				return nil, err
 			}
 			m[string(d.name(n))] = x
-			c := d.peek()
-			d.pos++
-			if c == '}' {
+			if more, err := d.more('}'); err != nil {
+				return nil, err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				d.pos--
-				return nil, d.unexpected()
 			}
 		}
 		if err := d.checkDuplicates(base, objStart); err != nil {
@@ -362,14 +346,10 @@ func (d *decoder) anyValue() (any, error) {
 				return nil, err
 			}
 			a = append(a, x)
-			c := d.peek()
-			d.pos++
-			if c == ']' {
+			if more, err := d.more(']'); err != nil {
+				return nil, err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				d.pos--
-				return nil, d.unexpected()
 			}
 		}
 		d.leave()

@@ -95,6 +95,20 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
+// more consumes the separator after a member or an element: a comma
+// (more follow) or the container's close byte (it ends here).
+func (s *scanner) more(close byte) (bool, error) {
+	switch s.peek() {
+	case ',':
+		s.pos++
+		return true, nil
+	case close:
+		s.pos++
+		return false, nil
+	}
+	return false, s.unexpected()
+}
+
 func (s *scanner) expect(c byte) error {
 	if s.peek() != c {
 		return s.unexpected()
@@ -289,14 +303,10 @@ func (s *scanner) skipObject() error {
 		if err := s.skipValue(); err != nil {
 			return err
 		}
-		c := s.peek()
-		s.pos++
-		if c == '}' {
+		if more, err := s.more('}'); err != nil {
+			return err
+		} else if !more {
 			break
-		}
-		if c != ',' {
-			s.pos--
-			return s.unexpected()
 		}
 	}
 	if err := s.checkDuplicates(base, objStart); err != nil {
@@ -321,14 +331,10 @@ func (s *scanner) skipArray() error {
 		if err := s.skipValue(); err != nil {
 			return err
 		}
-		c := s.peek()
-		s.pos++
-		if c == ']' {
+		if more, err := s.more(']'); err != nil {
+			return err
+		} else if !more {
 			break
-		}
-		if c != ',' {
-			s.pos--
-			return s.unexpected()
 		}
 	}
 	s.leave()
