@@ -73,8 +73,12 @@ if interval > 0 then
   local newtat = tat + k * interval
   redis.call('SET', KEYS[1], string.format('%.0f', newtat), 'PX', math.ceil((newtat - now) / 1000) + 1)
 end
-redis.call('HSET', KEYS[2], 'd', day, 'n', used + k)
-redis.call('PEXPIREAT', KEYS[2], midnight + 3600000)
+if tonumber(d[1]) == day then
+  redis.call('HSET', KEYS[2], 'n', used + k)
+else
+  redis.call('HSET', KEYS[2], 'd', day, 'n', used + k)
+  redis.call('PEXPIREAT', KEYS[2], midnight + 3600000)
+end
 local remaining = -1
 if perDay > 0 then remaining = perDay - used - k end
 return {k, remaining, retry, reason, day, used + k}

@@ -3,6 +3,7 @@ package quota
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 )
 
@@ -69,5 +70,41 @@ func TestDenialOf(t *testing.T) {
 	}
 	if d := DenialOf(nil); d != nil {
 		t.Fatal("nil error")
+	}
+}
+
+// TestStoreKeysExpire: no key the store writes lives forever. The day key
+// expires an hour after the server's next UTC midnight (set when the day
+// starts, kept by later admissions the same day), the rate key once the
+// bucket would be full again, the lease set after the lease TTL.
+func TestStoreKeysExpire(t *testing.T) {
+	srv := startRedis(t)
+	prefix := uniquePrefix(t)
+	s := openStore(t, storeOpts(srv, prefix))
+	p := Plan{Name: "p", QPS: 100, Burst: 10, Concurrency: 4, ArtifactsPerDay: 1000}
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		tk, err := s.AdmitN(ctx, "a", p, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			tk.Commit()
+		}
+	}
+	k := keysFor(prefix, "a")
+	tm := srv.do("TIME").([]any)
+	secs, _ := strconv.ParseInt(tm[0].(string), 10, 64)
+	wantDay := ((secs/86400)+1)*86400000 + 3600000
+	if got := srv.do("PEXPIRETIME", k.day).(int64); got != wantDay {
+		t.Fatalf("day key expires at %d ms, want %d (next UTC midnight + 1 h)", got, wantDay)
+	}
+	for _, key := range []string{k.rate, k.leases} {
+		if ttl := srv.do("PTTL", key).(int64); ttl <= 0 {
+			t.Fatalf("%s: PTTL %d, want an expiry", key, ttl)
+		}
+	}
+	if n := srv.dayCount(prefix, "a"); n != 3 {
+		t.Fatalf("day count %d, want 3", n)
 	}
 }

@@ -86,6 +86,27 @@ awk '
     printf "swtpm, one caller: agent p50 %.0f µs, raw p50 %.0f µs\n", median(sa, nsa), median(sr, nsr)
   }' "$out"
 
+echo "== shared quotas in a local Redis (issue #17: 16 callers, and one caller)"
+go test -c -o "$out.bin" ./test/bench
+for _ in $(seq 1 "$COUNT"); do
+  "$out.bin" -test.run '^$' -test.bench 'BenchmarkAgentSign(Local|Shared)Quota(OneCaller)?$' -test.benchtime "$BENCHTIME" -test.count 1
+done | grep '^Benchmark' | tee "$out"
+rm -f "$out.bin"
+awk '
+  function metric(name,   i) { for (i = 4; i < NF; i++) if ($(i + 1) == name) return $i; return 0 }
+  function median(x, n,   i, j, t) { for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (x[j]<x[i]) {t=x[i];x[i]=x[j];x[j]=t}; return (n%2)?x[(n+1)/2]:(x[n/2]+x[n/2+1])/2 }
+  /^BenchmarkAgentSignLocalQuota-/           { l[++nl] = $3; lp[++nlp] = metric("p99-µs") }
+  /^BenchmarkAgentSignSharedQuota-/          { s[++ns] = $3; sp[++nsp] = metric("p99-µs") }
+  /^BenchmarkAgentSignLocalQuotaOneCaller-/  { l1[++nl1] = metric("p99-µs"); l5[++nl5] = metric("p50-µs") }
+  /^BenchmarkAgentSignSharedQuotaOneCaller-/ { s1[++ns1] = metric("p99-µs"); s5[++ns5] = metric("p50-µs") }
+  END {
+    r = median(l, nl) / median(s, ns)
+    printf "issue #17: shared / local quota throughput, 16 callers: %.2f (target >= 0.85): %s\n", r, (r >= 0.85) ? "MET" : "NOT MET"
+    printf "  16 callers, p99: local %.0f µs, shared %.0f µs (closed loop: lost throughput shows up again as latency)\n", median(lp, nlp), median(sp, nsp)
+    d = median(s1, ns1) - median(l1, nl1)
+    printf "issue #17: p99 added at one caller: %.0f µs (p50 added %.0f µs; target <= 1000): %s\n", d, median(s5, ns5) - median(l5, nl5), (d <= 1000) ? "MET" : "NOT MET"
+  }' "$out"
+
 echo "== 16 MiB predicates"
 BENCH_LARGE=1 go test -run '^$' -bench '16MiB' -benchtime 20x -count 1 ./test/bench | grep '^Benchmark'
 

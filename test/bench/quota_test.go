@@ -22,25 +22,46 @@ func quotaPlan(c *config.Config) {
 }
 
 func BenchmarkAgentSignLocalQuota(b *testing.B) {
-	agentSignWith(b, harness.Options{FileAudit: true, Edit: quotaPlan})
+	agentSignWith(b, localQuota(), parallel16Timed)
 }
 
 func BenchmarkAgentSignSharedQuota(b *testing.B) {
+	agentSignWith(b, sharedQuota(b), parallel16Timed)
+}
+
+// The one-caller pair measures what the store's round trip adds to a
+// request's latency without the queueing of 16 closed-loop callers (where
+// any loss of throughput shows up again as latency).
+func BenchmarkAgentSignLocalQuotaOneCaller(b *testing.B) {
+	agentSignWith(b, localQuota(), sequentialTimed)
+}
+
+func BenchmarkAgentSignSharedQuotaOneCaller(b *testing.B) {
+	agentSignWith(b, sharedQuota(b), sequentialTimed)
+}
+
+func localQuota() harness.Options {
+	return harness.Options{FileAudit: true, Edit: quotaPlan}
+}
+
+// sharedQuota starts a local redis-server and points the plan quotas at it.
+func sharedQuota(b *testing.B) harness.Options {
 	r := harness.StartRedis(b)
-	agentSignWith(b, harness.Options{FileAudit: true, Edit: func(c *config.Config) {
+	return harness.Options{FileAudit: true, Edit: func(c *config.Config) {
 		quotaPlan(c)
 		c.Quota = config.Quota{Store: config.QuotaStoreRedis, OnStoreDown: "deny",
 			Redis: config.QuotaRedis{Addr: r.Addr(), KeyPrefix: "bench", Timeout: time.Second}}
-	}})
+	}}
 }
 
-// agentSignWith is agentSign on an agent started with opts.
-func agentSignWith(b *testing.B, opts harness.Options) {
+// agentSignWith is agentSign on an agent started with opts, driven by run
+// (parallel16Timed or sequentialTimed).
+func agentSignWith(b *testing.B, opts harness.Options, run func(*testing.B, func() error)) {
 	h := harness.StartAgent(b, opts)
 	req := request(1024)
 	ctx := context.Background()
 	b.ResetTimer()
-	parallel16Timed(b, func() error {
+	run(b, func() error {
 		_, err := h.Client.SignDSSE(ctx, req)
 		return err
 	})
