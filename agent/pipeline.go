@@ -13,17 +13,22 @@ func (a *Agent) commonGates(sock socketKind) []gate {
 	return []gate{{gateTransport, transportGate}, {gatePeer, a.peerGate}}
 }
 
+// bindingGate is the token's proof of possession on sock: DPoP on the
+// Unix socket, the client certificate (mTLS) on the TCP listener.
+func (a *Agent) bindingGate(sock socketKind) gate {
+	if sock == socketTCP {
+		return gate{gateMTLS, mtlsGate}
+	}
+	return gate{gateDPoP, a.dpopGate}
+}
+
 // signGates is the sign pipeline after transport and peer (SPEC §15):
 // OpTok → DPoP → body → entitlement → release → quotas → policy. On the
 // TCP listener the certificate binding (mTLS) takes DPoP's place.
 func (a *Agent) signGates(sock socketKind) []gate {
-	binding := gate{gateDPoP, a.dpopGate}
-	if sock == socketTCP {
-		binding = gate{gateMTLS, mtlsGate}
-	}
 	return []gate{
 		{gateOpTok, a.optokGate},
-		binding,
+		a.bindingGate(sock),
 		{gateBody, a.bodyGate},
 		{gateEntitlement, a.entitlementGate},
 		{gateRelease, a.releaseGate},
@@ -39,13 +44,9 @@ func (a *Agent) signGates(sock socketKind) []gate {
 // looked up; body validation, quotas, policy, signing and audit then run
 // per item (handleBatch).
 func (a *Agent) batchGates(sock socketKind) []gate {
-	binding := gate{gateDPoP, a.dpopGate}
-	if sock == socketTCP {
-		binding = gate{gateMTLS, mtlsGate}
-	}
 	return []gate{
 		{gateOpTok, a.optokGate},
-		binding,
+		a.bindingGate(sock),
 		{gateBody, a.batchBodyGate},
 		{gateEntitlement, a.entitlementGate},
 		{gateRelease, a.releaseGate},

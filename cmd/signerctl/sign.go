@@ -301,17 +301,34 @@ func keyIDAt(resp *proto.SignResponse, i int) string {
 }
 
 func printSignSummary(w io.Writer, resp *proto.SignResponse, written []string) {
-	fmt.Fprintf(w, "requestId:     %s\n", resp.RequestID)
+	printSummary(w, resp, nil, written)
+}
+
+// summaryField is one "name: value" line of a sign summary.
+type summaryField struct{ name, value string }
+
+// printSummary writes a sign answer's summary, values aligned: the request
+// and audit ids, the fields given, the digests, one line per signature,
+// the quota, then the files written.
+func printSummary(w io.Writer, resp *proto.SignResponse, extra []summaryField, written []string) {
+	fs := []summaryField{{"requestId", resp.RequestID}}
 	if resp.AuditID != "" {
-		fmt.Fprintf(w, "auditId:       %s\n", resp.AuditID)
+		fs = append(fs, summaryField{"auditId", resp.AuditID})
 	}
-	fmt.Fprintf(w, "payloadDigest: %s\n", resp.PayloadDigest)
-	fmt.Fprintf(w, "bundleHash:    %s\n", resp.BundleHash)
+	fs = append(fs, extra...)
+	fs = append(fs, summaryField{"payloadDigest", resp.PayloadDigest}, summaryField{"bundleHash", resp.BundleHash})
 	for _, si := range resp.SigningIdentity {
-		fmt.Fprintf(w, "signature:     key %s (%s, %s, %s)\n", si.KeyID, si.Mode, si.KeySource, si.Algorithm)
+		fs = append(fs, summaryField{"signature", fmt.Sprintf("key %s (%s, %s, %s)", si.KeyID, si.Mode, si.KeySource, si.Algorithm)})
 	}
 	if q := resp.Quota; q != nil {
-		fmt.Fprintf(w, "quota:         plan %s, %d left today\n", q.Plan, q.RemainingToday)
+		fs = append(fs, summaryField{"quota", fmt.Sprintf("plan %s, %d left today", q.Plan, q.RemainingToday)})
+	}
+	width := 0
+	for _, f := range fs {
+		width = max(width, len(f.name)+1)
+	}
+	for _, f := range fs {
+		fmt.Fprintf(w, "%-*s %s\n", width, f.name+":", f.value)
 	}
 	for _, l := range written {
 		fmt.Fprintln(w, l)

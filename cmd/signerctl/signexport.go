@@ -334,22 +334,9 @@ func bundlePayload(b []byte) ([]byte, error) {
 }
 
 func printExportSummary(w io.Writer, req *proto.ExportRequest, resp *proto.ExportResponse, total int64, written []string) {
-	fmt.Fprintf(w, "requestId:      %s\n", resp.RequestID)
-	if resp.AuditID != "" {
-		fmt.Fprintf(w, "auditId:        %s\n", resp.AuditID)
-	}
-	fmt.Fprintf(w, "export:         %s (profile %s, createdAt %s)\n", req.Export.ID, req.Export.Profile, req.Export.CreatedAt)
-	fmt.Fprintf(w, "files:          %d (%d bytes)\n", len(req.Export.Files), total)
-	fmt.Fprintf(w, "manifestDigest: %s\n", resp.ManifestDigest)
-	fmt.Fprintf(w, "payloadDigest:  %s\n", resp.PayloadDigest)
-	fmt.Fprintf(w, "bundleHash:     %s\n", resp.BundleHash)
-	for _, si := range resp.SigningIdentity {
-		fmt.Fprintf(w, "signature:      key %s (%s, %s, %s)\n", si.KeyID, si.Mode, si.KeySource, si.Algorithm)
-	}
-	if q := resp.Quota; q != nil {
-		fmt.Fprintf(w, "quota:          plan %s, %d left today\n", q.Plan, q.RemainingToday)
-	}
-	for _, l := range written {
-		fmt.Fprintln(w, l)
-	}
+	printSummary(w, &resp.SignResponse, []summaryField{
+		{"export", fmt.Sprintf("%s (profile %s, createdAt %s)", req.Export.ID, req.Export.Profile, req.Export.CreatedAt)},
+		{"files", fmt.Sprintf("%d (%d bytes)", len(req.Export.Files), total)},
+		{"manifestDigest", resp.ManifestDigest},
+	}, written)
 }

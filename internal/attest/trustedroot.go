@@ -209,15 +209,7 @@ func VerifyTrusted(bundleJSON []byte, m *trustroot.Material, pol TrustPolicy, ex
 			}
 		}
 	}
-	env, err := b.Envelope()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrVerify, err)
-	}
-	payload, err := env.RawEnvelope().DecodeB64Payload()
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrVerify, err)
-	}
-	st, err := checkStatement(payload, exp)
+	st, err := bundleStatement(&b, exp)
 	if err != nil {
 		return nil, err
 	}

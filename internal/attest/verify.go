@@ -12,12 +12,13 @@ import (
 	"fmt"
 	"io"
 
+	"time"
+
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"time"
 
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/proto"
@@ -89,31 +90,14 @@ func VerifyBundle(bundleJSON []byte, pubs []crypto.PublicKey, exp Expect) (*Veri
 	if err != nil {
 		return nil, fmt.Errorf("verifier: %w", err)
 	}
-	var art verify.ArtifactPolicyOption
-	switch {
-	case exp.ArtifactSHA256 != "":
-		d, err := hex.DecodeString(exp.ArtifactSHA256)
-		if err != nil {
-			return nil, fmt.Errorf("%w: artifact digest is not hex", ErrVerify)
-		}
-		art = verify.WithArtifactDigest("sha256", d)
-	case exp.AnyArtifact:
-		art = verify.WithoutArtifactUnsafe()
-	default:
-		return nil, fmt.Errorf("%w: no artifact to check the subjects against", ErrVerify)
+	art, err := artifactOption(exp)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := v.Verify(&b, verify.NewPolicy(art, verify.WithKey())); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrVerify, err)
 	}
-	env, err := b.Envelope()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrVerify, err)
-	}
-	payload, err := env.RawEnvelope().DecodeB64Payload()
-	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrVerify, err)
-	}
-	out, err := checkStatement(payload, exp)
+	out, err := bundleStatement(&b, exp)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +148,20 @@ func VerifyEnvelope(ctx context.Context, envJSON []byte, pubs []crypto.PublicKey
 	out.KeyHints = hints
 	_ = ctx
 	return out, nil
+}
+
+// bundleStatement checks the statement a verified bundle's envelope
+// carries against exp.
+func bundleStatement(b *bundle.Bundle, exp Expect) (*Verified, error) {
+	env, err := b.Envelope()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrVerify, err)
+	}
+	payload, err := env.RawEnvelope().DecodeB64Payload()
+	if err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrVerify, err)
+	}
+	return checkStatement(payload, exp)
 }
 
 func checkStatement(payload []byte, exp Expect) (*Verified, error) {
