@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 
 	"github.com/stellaops/signer-agent/internal/export"
 	"github.com/stellaops/signer-agent/proto"
@@ -24,24 +23,18 @@ import (
 // the manifest digest alone (it covers every file's digest and size),
 // with the export id and the number of files beside it.
 func (a *Agent) exportBodyGate(_ context.Context, rc *requestContext) *Denial {
-	max := rc.snap.cfg.Transport.MaxBodyBytes
-	body, release, err := a.budget.read(rc.r, max)
-	rc.onDone = append(rc.onDone, release)
-	if err != nil {
-		if errors.Is(err, errBodyBudget) {
-			a.metrics.BodyBudgetRefused()
-		}
-		return bodyDenial(err, max)
+	if d := a.readBody(rc); d != nil {
+		return d
 	}
+	body := rc.body
 	// An export holds about twice a sign request's memory per body byte
 	// (docs/exports.md §2): charge it twice.
 	again, err := a.budget.chargeAgain(int64(len(body)))
 	rc.onDone = append(rc.onDone, again)
 	if err != nil {
 		a.metrics.BodyBudgetRefused()
-		return bodyDenial(err, max)
+		return bodyDenial(err, rc.snap.cfg.Transport.MaxBodyBytes)
 	}
-	rc.body = body
 	req, err := proto.DecodeExportRequest(body)
 	if err != nil {
 		return exportDenial(err)

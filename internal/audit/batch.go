@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -26,22 +25,10 @@ func (l *Log) AppendBatch(ctx context.Context, rs []*Record) (int, error) {
 	start := time.Now()
 	req := &request{op: opAppend, recs: make([]pendingRecord, len(rs)), err: make(chan error, 1)}
 	for i, r := range rs {
-		if r.AuditID == "" {
-			r.AuditID = NewID()
-		}
-		if r.Time.IsZero() {
-			r.Time = l.cfg.Now()
-		}
-		c := *r
-		c.Seq, c.PrevHash, c.Recovered, c.Hash = 0, "", nil, ""
-		pre, err := json.Marshal(&c)
+		pre, err := l.prepare(r)
 		if err != nil {
 			l.st.failed.Add(uint64(len(rs)))
 			return 0, fmt.Errorf("append audit batch: record %d: %w", i, err)
-		}
-		if len(pre) > maxRecordBytes {
-			l.st.failed.Add(uint64(len(rs)))
-			return 0, fmt.Errorf("append audit batch: record %d: %w (%d bytes)", i, ErrTooLarge, len(pre))
 		}
 		req.recs[i].pre = pre
 	}

@@ -285,22 +285,10 @@ func Open(cfg LogConfig) (*Log, error) {
 // ctx ends, so the caller never acts on a record whose fate is unknown.
 func (l *Log) Append(ctx context.Context, r *Record) error {
 	start := time.Now()
-	if r.AuditID == "" {
-		r.AuditID = NewID()
-	}
-	if r.Time.IsZero() {
-		r.Time = l.cfg.Now()
-	}
-	c := *r
-	c.Seq, c.PrevHash, c.Recovered, c.Hash = 0, "", nil, ""
-	pre, err := json.Marshal(&c)
+	pre, err := l.prepare(r)
 	if err != nil {
 		l.st.failed.Add(1)
 		return fmt.Errorf("append audit record: %w", err)
-	}
-	if len(pre) > maxRecordBytes {
-		l.st.failed.Add(1)
-		return fmt.Errorf("append audit record: %w (%d bytes)", ErrTooLarge, len(pre))
 	}
 	req := &request{op: opAppend, recs: []pendingRecord{{pre: pre}}, err: make(chan error, 1)}
 	if err := l.send(ctx, req); err != nil {
@@ -315,6 +303,27 @@ func (l *Log) Append(ctx context.Context, r *Record) error {
 	r.Seq, r.PrevHash, r.Hash, r.Recovered = p.seq, p.prev, p.hash, nil
 	l.st.lastAppend.Store(int64(time.Since(start)))
 	return nil
+}
+
+// prepare sets r's AuditID and Time when empty and returns its JSON without
+// the chain fields, which the writer fills in.
+func (l *Log) prepare(r *Record) ([]byte, error) {
+	if r.AuditID == "" {
+		r.AuditID = NewID()
+	}
+	if r.Time.IsZero() {
+		r.Time = l.cfg.Now()
+	}
+	c := *r
+	c.Seq, c.PrevHash, c.Recovered, c.Hash = 0, "", nil, ""
+	pre, err := json.Marshal(&c)
+	if err != nil {
+		return nil, err
+	}
+	if len(pre) > maxRecordBytes {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, len(pre))
+	}
+	return pre, nil
 }
 
 // Rotate closes the active segment and starts a new one, so that Export

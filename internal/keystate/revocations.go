@@ -1,10 +1,7 @@
 package keystate
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,18 +30,9 @@ const revocationHeader = "# Revoked signing keys (signer-agent). Edits take effe
 // then keeps its running configuration).
 func LoadRevocations(path string) (map[string]Revoked, error) {
 	out := map[string]Revoked{}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("revocation list: %w", err)
-	}
 	var rl revocationList
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&rl); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("revocation list %s: %w", path, err)
+	if err := readYAML(path, "revocation list", &rl); err != nil {
+		return nil, err
 	}
 	for i, r := range rl.Revoked {
 		if r.ID == "" {

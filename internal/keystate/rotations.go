@@ -1,10 +1,8 @@
 package keystate
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -45,18 +43,9 @@ func RotationsPath(stateDir string) string { return filepath.Join(stateDir, Rota
 // LoadRotations reads the recorded rotations (none when the file is
 // missing).
 func LoadRotations(stateDir string) ([]Rotation, error) {
-	b, err := os.ReadFile(RotationsPath(stateDir))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("key rotations: %w", err)
-	}
 	var rl rotationList
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&rl); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("key rotations: %w", err)
+	if err := readYAML(RotationsPath(stateDir), "key rotations", &rl); err != nil {
+		return nil, err
 	}
 	return rl.Rotations, nil
 }
