@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
 // WriteSums writes dir/SHA256SUMS listing every regular file below dir
@@ -27,7 +29,7 @@ func WriteSums(dir string) error {
 		}
 		sums = append(sums, Sum{Path: p, SHA256: f.sha256})
 	}
-	return writeFileSync(filepath.Join(dir, SumsFile), FormatSums(sums), 0o644)
+	return fsutil.WriteFileAtomic(filepath.Join(dir, SumsFile), FormatSums(sums), 0o644)
 }
 
 // WriteTarGz writes dir as a gzip-compressed tar whose entries sit below
@@ -132,43 +134,4 @@ func copyFile(w io.Writer, path string, size int64) error {
 		return fmt.Errorf("changed size while being archived")
 	}
 	return nil
-}
-
-// writeFileSync writes data to path through a temporary file in the same
-// directory, fsyncs it, renames it into place and fsyncs the directory.
-func writeFileSync(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err = tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

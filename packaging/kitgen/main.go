@@ -20,11 +20,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/internal/kit"
 )
 
@@ -143,24 +144,7 @@ func tarKit(args []string) error {
 		return errors.New("usage: kitgen tar --top NAME --epoch E DIR OUT")
 	}
 	dir, out := fs.Arg(0), fs.Arg(1)
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := kit.WriteTarGz(f, dir, *top, time.Unix(*epoch, 0)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), out)
+	return fsutil.WriteAtomic(out, 0o644, func(w io.Writer) error {
+		return kit.WriteTarGz(w, dir, *top, time.Unix(*epoch, 0))
+	})
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
 // The image's user and groups. 65532 is the customary "nonroot" id of
@@ -288,48 +289,33 @@ func writeLayoutTar(out string, idx v1.ImageIndex, version string, mtime time.Ti
 		return err
 	}
 	sort.Strings(names)
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	tw := tar.NewWriter(f)
-	for _, n := range names {
-		full := filepath.Join(tmp, filepath.FromSlash(n))
-		fi, err := os.Stat(full)
-		if err != nil {
-			return err
-		}
-		h := &tar.Header{Name: n, ModTime: mtime.UTC(), Format: tar.FormatUSTAR}
-		if fi.IsDir() {
-			h.Typeflag, h.Name, h.Mode = tar.TypeDir, n+"/", 0o755
-		} else {
-			h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o644, fi.Size()
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			return err
-		}
-		if !fi.IsDir() {
-			b, err := os.ReadFile(full)
+	return fsutil.WriteAtomic(out, 0o644, func(f io.Writer) error {
+		tw := tar.NewWriter(f)
+		for _, n := range names {
+			full := filepath.Join(tmp, filepath.FromSlash(n))
+			fi, err := os.Stat(full)
 			if err != nil {
 				return err
 			}
-			if _, err := tw.Write(b); err != nil {
+			h := &tar.Header{Name: n, ModTime: mtime.UTC(), Format: tar.FormatUSTAR}
+			if fi.IsDir() {
+				h.Typeflag, h.Name, h.Mode = tar.TypeDir, n+"/", 0o755
+			} else {
+				h.Typeflag, h.Mode, h.Size = tar.TypeReg, 0o644, fi.Size()
+			}
+			if err := tw.WriteHeader(h); err != nil {
 				return err
 			}
+			if !fi.IsDir() {
+				b, err := os.ReadFile(full)
+				if err != nil {
+					return err
+				}
+				if _, err := tw.Write(b); err != nil {
+					return err
+				}
+			}
 		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), out)
+		return tw.Close()
+	})
 }
