@@ -56,6 +56,7 @@ func (a *app) cmdBench(ctx context.Context, args []string) error {
 		pid         = fs.Int("pid", 0, "agent `PID` whose memory to report (from /proc/PID/status)")
 		credsPath   = fs.String("credentials", "", "credentials JSON `FILE` (signerctl dev token)")
 		asJSON      = fs.Bool("json", false, "print the result as JSON")
+		noIdemKeys  = fs.Bool("no-idempotency-keys", false, "send no Idempotency-Key (the agent then journals no answers)")
 	)
 	fs.Var(&keyIDs, "key", "signing key `ID` (repeatable; with --inprocess, the key id to label the signature)")
 	a.socketFlag(fs)
@@ -111,6 +112,7 @@ func (a *app) cmdBench(ctx context.Context, args []string) error {
 	cfg.NewClient = func() *client.Client {
 		c := a.client()
 		creds.Apply(c)
+		c.DisableIdempotencyKeys = *noIdemKeys
 		return c
 	}
 	if *inprocess {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stellaops/signer-agent/internal/aiosync"
 	"github.com/stellaops/signer-agent/internal/fsutil"
 )
 
@@ -25,46 +26,15 @@ type File interface {
 
 // osFile is the real File: Sync is fdatasync, which is enough for the
 // segments (a size change is data-relevant metadata; timestamps are not
-// needed to read the records back). With an
-// asyncSyncer the flush runs through Linux AIO and the writer waits on the
-// poller; without one (or when AIO fails as a mechanism) it is a blocking
-// fdatasync(2).
+// needed to read the records back). With a Syncer the flush runs through
+// Linux AIO and the writer waits on the poller; without one (or when AIO
+// fails as a mechanism) it is a blocking fdatasync(2).
 type osFile struct {
 	*os.File
-	aio *asyncSyncer
+	aio *aiosync.Syncer
 }
 
-func (f osFile) Sync() error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		if f.aio != nil {
-			if serr = f.aio.fdatasync(fd); !errors.Is(serr, errAIOUnusable) {
-				return
-			}
-		}
-		serr = fdatasync(fd)
-	}); err != nil {
-		return err
-	}
-	if serr != nil {
-		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: serr}
-	}
-	return nil
-}
-
-// fdatasync is a blocking fdatasync(2), retried on EINTR.
-func fdatasync(fd uintptr) error {
-	for {
-		err := unix.Fdatasync(int(fd))
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
-}
+func (f osFile) Sync() error { return aiosync.Sync(f.aio, f.File) }
 
 // syncDir fsyncs a directory so that entries created, renamed or removed in
 // it survive a crash.

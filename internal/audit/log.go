@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"github.com/stellaops/signer-agent/internal/aiosync"
 	"github.com/stellaops/signer-agent/proto"
 
 	"context"
@@ -138,8 +139,8 @@ type Log struct {
 	segSize int64
 	lock    *os.File
 	obs     Observer
-	aio     *asyncSyncer // nil: blocking fdatasync
-	syncWhy string       // why aio is nil, for Stats
+	aio     *aiosync.Syncer // nil: blocking fdatasync
+	syncWhy string          // why aio is nil, for Stats
 
 	mu     sync.RWMutex // guards closed against sends on reqs
 	closed bool
@@ -252,7 +253,7 @@ func Open(cfg LogConfig) (*Log, error) {
 	}
 	if cfg.BlockingSync {
 		l.syncWhy = "configured"
-	} else if l.aio, err = newAsyncSyncer(); err != nil {
+	} else if l.aio, err = aiosync.New(); err != nil {
 		l.syncWhy = err.Error()
 	}
 	if err := l.recover(); err != nil {

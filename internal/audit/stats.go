@@ -90,7 +90,7 @@ func (l *Log) syncMode() (mode, fallback string) {
 	if l.aio == nil {
 		return SyncBlocking, l.syncWhy
 	}
-	if why := l.aio.failure(); why != "" {
+	if why := l.aio.Failure(); why != "" {
 		return SyncBlocking, why
 	}
 	return SyncAIO, ""

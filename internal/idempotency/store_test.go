@@ -390,3 +390,72 @@ func TestJournalRotation(t *testing.T) {
 		t.Fatalf("after compaction: %v", got)
 	}
 }
+
+// The active file keeps zero-filled space ahead of its frames, so commits
+// do not change its size; a copy taken while it is open (what a crash
+// leaves) reads back every acknowledged answer; Close cuts the zeros off.
+func TestJournalPreallocated(t *testing.T) {
+	clk := clocktest.New(clocktest.Epoch)
+	dir := filepath.Join(t.TempDir(), "idem")
+	s, err := Open(Config{Dir: dir, Now: clk.Now, Window: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		t.Helper()
+		files := journalFiles(t, dir)
+		fi, err := os.Stat(files[len(files)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	serve(t, s, "acme", "a", "r", "A")
+	before := size()
+	if before < preallocBytes {
+		t.Fatalf("active file is %d bytes, want at least %d preallocated", before, preallocBytes)
+	}
+	for _, k := range []string{"b", "c", "d"} {
+		serve(t, s, "acme", k, "r", k)
+	}
+	if after := size(); after != before {
+		t.Fatalf("commits changed the file's size: %d -> %d", before, after)
+	}
+
+	// The crash image: the open file, zeros and all.
+	crash := filepath.Join(t.TempDir(), "idem")
+	if err := os.MkdirAll(crash, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range journalFiles(t, dir) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crash, filepath.Base(f)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := openStore(t, Config{Dir: crash, Now: clk.Now, Window: time.Hour, Confirm: confirm(nil)})
+	if st := s2.Stats(); st.Loaded != 4 || st.Dropped != 0 {
+		t.Fatalf("from the crash image: stats %+v, want 4 loaded", st)
+	}
+	for _, k := range []string{"a", "b", "c", "d"} {
+		_, e, err := s2.Begin(context.Background(), "acme", k, hashOf("r"))
+		if err != nil || e == nil {
+			t.Fatalf("%s not replayed from the crash image: %v %v", k, e, err)
+		}
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := journalFiles(t, dir)
+	b, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, n := parseFrames(b); len(es) != 4 || n != len(b) {
+		t.Fatalf("after Close: %d frames ending at %d of %d bytes; want 4 and no zeros", len(es), n, len(b))
+	}
+}

@@ -7,7 +7,9 @@
 # interleaved so drift on a shared machine hits every revision alike; the
 # figure is the median of the rounds.
 #
-#   test/bench/cpu.sh [REV...]        env: N (default 20000), ROUNDS (3)
+#   test/bench/cpu.sh [REV...]        env: N (default 20000), ROUNDS (3),
+#                                     BENCH_FLAGS (extra signerctl bench flags,
+#                                     e.g. --no-idempotency-keys)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${N:-20000}
@@ -35,7 +37,7 @@ for round in $(seq 1 "$ROUNDS"); do
     # warm up (JWKS cache, nonce, connections)
     "$work/signerctl" bench --credentials "$state.creds" --requests 500 >/dev/null
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
-    "$work/signerctl" bench --credentials "$state.creds" --requests "$N" --json >"$state.bench.json"
+    "$work/signerctl" bench --credentials "$state.creds" --requests "$N" ${BENCH_FLAGS:-} --json >"$state.bench.json"
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
     kill -TERM "$pid"; wait "$pid" || true
     us=$(awk -v d=$(( (u1 - u0) + (s1 - s0) )) -v hz="$hz" -v n="$N" 'BEGIN { printf "%.1f", d / hz / n * 1e6 }')

@@ -1,6 +1,6 @@
 //go:build linux && (amd64 || arm64)
 
-package audit
+package aiosync
 
 import (
 	"errors"
@@ -12,11 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func newSyncer(t *testing.T) *asyncSyncer {
+func newSyncer(t *testing.T) *Syncer {
 	t.Helper()
-	s, err := newAsyncSyncer()
+	s, err := New()
 	if err != nil {
-		t.Fatalf("newAsyncSyncer: %v (Linux AIO is needed: check fs.aio-max-nr and the seccomp filter)", err)
+		t.Fatalf("New: %v (Linux AIO is needed: check fs.aio-max-nr and the seccomp filter)", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -42,7 +42,7 @@ func TestAsyncSyncerFlushes(t *testing.T) {
 				t.Fatalf("round %d: no dirty page after a write (the test needs a disk-backed temp dir, not tmpfs)", i)
 			}
 		}
-		if err := s.fdatasync(fd); err != nil {
+		if err := s.Fdatasync(fd); err != nil {
 			t.Fatalf("round %d: %v", i, err)
 		}
 		if i%50 == 0 {
@@ -54,8 +54,8 @@ func TestAsyncSyncerFlushes(t *testing.T) {
 	if s.seq != 200 {
 		t.Fatalf("seq = %d, want 200", s.seq)
 	}
-	if why := s.failure(); why != "" {
-		t.Fatalf("failure() = %q after good flushes", why)
+	if why := s.Failure(); why != "" {
+		t.Fatalf("Failure() = %q after good flushes", why)
 	}
 }
 
@@ -90,7 +90,7 @@ func TestAsyncSyncerConcurrentCallers(t *testing.T) {
 					errs <- err
 					return
 				}
-				if err := s.fdatasync(f.Fd()); err != nil {
+				if err := s.Fdatasync(f.Fd()); err != nil {
 					errs <- err
 					return
 				}
@@ -109,8 +109,8 @@ func TestAsyncSyncerConcurrentCallers(t *testing.T) {
 func TestAsyncSyncerFileErrors(t *testing.T) {
 	s := newSyncer(t)
 	t.Run("bad descriptor", func(t *testing.T) {
-		err := s.fdatasync(1 << 20)
-		if !errors.Is(err, unix.EBADF) || errors.Is(err, errAIOUnusable) {
+		err := s.Fdatasync(1 << 20)
+		if !errors.Is(err, unix.EBADF) || errors.Is(err, ErrUnusable) {
 			t.Fatalf("err = %v, want EBADF", err)
 		}
 	})
@@ -122,8 +122,8 @@ func TestAsyncSyncerFileErrors(t *testing.T) {
 		defer r.Close()
 		defer w.Close()
 		// A pipe has no fsync: io_submit refuses (EINVAL) and the blocking
-		// fallback says the same, so osFile.Sync reports EINVAL.
-		err = osFile{File: w, aio: s}.Sync()
+		// fallback says the same, so Sync reports EINVAL.
+		err = Sync(s, w)
 		if !errors.Is(err, unix.EINVAL) {
 			t.Fatalf("Sync on a pipe: %v, want EINVAL", err)
 		}
@@ -131,8 +131,8 @@ func TestAsyncSyncerFileErrors(t *testing.T) {
 			t.Fatalf("fdatasync(2) on a pipe: %v (the test's premise changed)", err)
 		}
 	})
-	if why := s.failure(); why != "" {
-		t.Fatalf("failure() = %q: file errors must not disable the syncer", why)
+	if why := s.Failure(); why != "" {
+		t.Fatalf("Failure() = %q: file errors must not disable the syncer", why)
 	}
 }
 
@@ -149,38 +149,10 @@ func TestAsyncSyncerClosedFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := s.fdatasync(f.Fd()); !errors.Is(err, errAIOUnusable) {
-		t.Fatalf("fdatasync after Close: %v, want errAIOUnusable", err)
+	if err := s.Fdatasync(f.Fd()); !errors.Is(err, ErrUnusable) {
+		t.Fatalf("fdatasync after Close: %v, want ErrUnusable", err)
 	}
-	if err := (osFile{File: f, aio: s}).Sync(); err != nil {
-		t.Fatalf("osFile.Sync with a closed syncer must fall back to fdatasync(2): %v", err)
-	}
-}
-
-func TestLogSyncMode(t *testing.T) {
-	for _, tc := range []struct {
-		name         string
-		blocking     bool
-		mode, reason string
-	}{
-		{"aio by default", false, SyncAIO, ""},
-		{"blocking when configured", true, SyncBlocking, "configured"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			l := openLog(t, LogConfig{Dir: dir, BlockingSync: tc.blocking})
-			appendN(t, l, 0, 5)
-			st := l.Stats()
-			if st.SyncMode != tc.mode || st.SyncFallback != tc.reason {
-				t.Fatalf("SyncMode, SyncFallback = %q, %q; want %q, %q", st.SyncMode, st.SyncFallback, tc.mode, tc.reason)
-			}
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			rep, err := Verify(dir)
-			if err != nil || !rep.OK || rep.Records != 5 {
-				t.Fatalf("Verify: %+v, %v", rep, err)
-			}
-		})
+	if err := Sync(s, f); err != nil {
+		t.Fatalf("Sync with a closed syncer must fall back to fdatasync(2): %v", err)
 	}
 }

@@ -1,6 +1,6 @@
 //go:build linux && (amd64 || arm64)
 
-package audit
+package aiosync
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// asyncSyncer runs fdatasync through Linux native AIO (IOCB_CMD_FDSYNC,
+// Syncer runs fdatasync through Linux native AIO (IOCB_CMD_FDSYNC,
 // Linux 4.18 and later) and waits for the completion on an eventfd through
 // the Go runtime's poller.
 //
@@ -31,7 +31,7 @@ import (
 // The flush is the kernel's vfs_fsync_range(datasync): the same guarantee
 // as fdatasync(2). One operation is in flight at a time; the Log's writer
 // is the only caller.
-type asyncSyncer struct {
+type Syncer struct {
 	mu     sync.Mutex
 	ctx    uintptr  // aio_context_t
 	evfd   int      // eventfd the kernel signals completions on
@@ -79,14 +79,14 @@ var (
 	_ [unsafe.Sizeof(ioEvent{}) - 32]struct{}
 )
 
-// errAIOUnusable marks a failure of the AIO machinery itself (as opposed
+// ErrUnusable marks a failure of the AIO machinery itself (as opposed
 // to the flush failing): the caller falls back to a blocking fdatasync.
-var errAIOUnusable = errors.New("linux aio unusable")
+var ErrUnusable = errors.New("linux aio unusable")
 
-// newAsyncSyncer sets up an AIO context and its eventfd. It fails where
+// New sets up an AIO context and its eventfd. It fails where
 // AIO is not available (a seccomp filter without @aio, fs.aio-max-nr
 // exhausted, a kernel without AIO).
-func newAsyncSyncer() (*asyncSyncer, error) {
+func New() (*Syncer, error) {
 	var ctx uintptr
 	if _, _, e := unix.Syscall(unix.SYS_IO_SETUP, 1, uintptr(unsafe.Pointer(&ctx)), 0); e != 0 {
 		return nil, fmt.Errorf("io_setup: %w", e)
@@ -100,17 +100,17 @@ func newAsyncSyncer() (*asyncSyncer, error) {
 	// poller, so Read parks the goroutine instead of blocking a thread.
 	// (Calling Fd on it would switch it back to blocking mode: the fd
 	// number is kept separately.)
-	return &asyncSyncer{ctx: ctx, evfd: fd, ev: os.NewFile(uintptr(fd), "audit-aio-eventfd")}, nil
+	return &Syncer{ctx: ctx, evfd: fd, ev: os.NewFile(uintptr(fd), "aiosync-eventfd")}, nil
 }
 
 // fdatasync flushes fd's data (and the metadata needed to read it back) and
 // returns the flush's own error (EIO, ENOSPC, …) as fdatasync would. An
-// error wrapping errAIOUnusable means the flush was not attempted.
-func (s *asyncSyncer) fdatasync(fd uintptr) error {
+// error wrapping ErrUnusable means the flush was not attempted.
+func (s *Syncer) Fdatasync(fd uintptr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("%w: closed", errAIOUnusable)
+		return fmt.Errorf("%w: closed", ErrUnusable)
 	}
 	s.seq++
 	cb := &iocb{data: s.seq, opcode: iocbCmdFdsync, fildes: uint32(fd), flags: iocbFlagResfd, resfd: uint32(s.evfd)}
@@ -124,7 +124,7 @@ func (s *asyncSyncer) fdatasync(fd uintptr) error {
 	// it): the completion is there to reap.
 	var buf [8]byte
 	if _, err := s.ev.Read(buf[:]); err != nil {
-		return s.poison(fmt.Errorf("%w: wait for the flush: %w", errAIOUnusable, err))
+		return s.poison(fmt.Errorf("%w: wait for the flush: %w", ErrUnusable, err))
 	}
 	var ev ioEvent
 	for {
@@ -133,7 +133,7 @@ func (s *asyncSyncer) fdatasync(fd uintptr) error {
 			continue
 		}
 		if e != 0 || n != 1 || ev.data != s.seq {
-			return s.poison(fmt.Errorf("%w: io_getevents: n=%d errno=%v data=%d want %d", errAIOUnusable, n, e, ev.data, s.seq))
+			return s.poison(fmt.Errorf("%w: io_getevents: n=%d errno=%v data=%d want %d", ErrUnusable, n, e, ev.data, s.seq))
 		}
 		break
 	}
@@ -145,7 +145,7 @@ func (s *asyncSyncer) fdatasync(fd uintptr) error {
 }
 
 // submit queues one iocb.
-func (s *asyncSyncer) submit(cbs **iocb) error {
+func (s *Syncer) submit(cbs **iocb) error {
 	for {
 		n, _, e := unix.Syscall(unix.SYS_IO_SUBMIT, s.ctx, 1, uintptr(unsafe.Pointer(cbs)))
 		switch {
@@ -154,9 +154,9 @@ func (s *asyncSyncer) submit(cbs **iocb) error {
 		case e == unix.EBADF:
 			return e // the file's own problem, as fdatasync would say
 		case e != 0:
-			return fmt.Errorf("%w: io_submit: %w", errAIOUnusable, e)
+			return fmt.Errorf("%w: io_submit: %w", ErrUnusable, e)
 		case n != 1:
-			return fmt.Errorf("%w: io_submit queued %d of 1", errAIOUnusable, n)
+			return fmt.Errorf("%w: io_submit queued %d of 1", ErrUnusable, n)
 		}
 		return nil
 	}
@@ -165,7 +165,7 @@ func (s *asyncSyncer) submit(cbs **iocb) error {
 // poison closes the syncer after a state it cannot account for (a
 // completion it cannot reap; io_destroy waits for what is in flight) and
 // returns err. Later flushes fall back to blocking fdatasync.
-func (s *asyncSyncer) poison(err error) error {
+func (s *Syncer) poison(err error) error {
 	msg := err.Error()
 	s.broken.Store(&msg)
 	s.closed = true
@@ -174,7 +174,7 @@ func (s *asyncSyncer) poison(err error) error {
 }
 
 // failure says why the syncer stopped working, "" while it works.
-func (s *asyncSyncer) failure() string {
+func (s *Syncer) Failure() string {
 	if p := s.broken.Load(); p != nil {
 		return *p
 	}
@@ -183,7 +183,7 @@ func (s *asyncSyncer) failure() string {
 
 // Close releases the AIO context and the eventfd, waiting for a flush in
 // flight. It is idempotent.
-func (s *asyncSyncer) Close() error {
+func (s *Syncer) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
@@ -193,7 +193,7 @@ func (s *asyncSyncer) Close() error {
 	return nil
 }
 
-func (s *asyncSyncer) destroy() {
+func (s *Syncer) destroy() {
 	if s.ctx != 0 {
 		_, _, _ = unix.Syscall(unix.SYS_IO_DESTROY, s.ctx, 0, 0)
 		s.ctx = 0
