@@ -41,6 +41,24 @@ func postBatch(t *testing.T, h *harness.Agent, creds harness.Credentials, body s
 	return post(t, h, creds, proto.PathSignBatch, body, hdr)
 }
 
+// postProblem posts body to path with h's credentials. A refusal must be
+// a problem document: it comes back decoded, with the raw body.
+func postProblem(t *testing.T, h *harness.Agent, path, body string) (int, *proto.Problem, []byte) {
+	t.Helper()
+	status, b, hdr := post(t, h, h.Creds, path, body, nil)
+	if status == http.StatusOK {
+		return status, nil, b
+	}
+	if ct := hdr.Get("Content-Type"); ct != proto.MediaTypeProblem {
+		t.Fatalf("content type %q: %s", ct, b)
+	}
+	p, err := proto.DecodeProblem(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return status, p, b
+}
+
 func post(t *testing.T, h *harness.Agent, creds harness.Credentials, path, body string, hdr http.Header) (int, []byte, http.Header) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://signer-agent"+path, strings.NewReader(body))

@@ -9,8 +9,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,19 +49,7 @@ func TestSignExportMTLS(t *testing.T) {
 	claims["cnf"] = map[string]any{"x5t#S256": base64URL(sum[:])}
 	aliceTok := harness.SignToken(t, iss.Key, jose.ES256, iss.KeyID, claims)
 	tlsClient := func(cert tls.Certificate) *client.Client {
-		cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}
-		return &client.Client{
-			PoE:                &proto.PoE{Format: "jwt", Value: h.Creds.PoE},
-			ScannerImageDigest: h.Creds.ScannerImageDigest,
-			Dial: func(ctx context.Context) (net.Conn, error) {
-				d := tls.Dialer{Config: cfg}
-				return d.DialContext(ctx, "tcp", h.TCPAddr)
-			},
-			Authorize: func(r *http.Request) error {
-				r.Header.Set("Authorization", "Bearer "+aliceTok)
-				return nil
-			},
-		}
+		return mtlsClient(h, roots, &cert, aliceTok)
 	}
 	ctx := context.Background()
 	res, err := tlsClient(alice).SignExport(ctx, exportRequest(3))

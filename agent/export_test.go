@@ -154,42 +154,6 @@ func TestSignExportSeveralKeys(t *testing.T) {
 	}
 }
 
-// exportPost sends body to POST /sign/export with valid credentials, as
-// raw HTTP (the typed client cannot send malformed requests), and returns
-// the status, the problem (nil on 200) and the response body.
-func exportPost(t *testing.T, h *harness.Agent, body []byte) (int, *proto.Problem, []byte) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://signer-agent"+proto.PathSignExport, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = proto.Host
-	req.Header.Set("Content-Type", proto.MediaTypeJSON)
-	for k, v := range h.AuthHeaders(t, h.Creds, http.MethodPost, proto.PathSignExport) {
-		req.Header[k] = v
-	}
-	resp, err := harness.HTTPClient(h.APISock).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, nil, b
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != proto.MediaTypeProblem {
-		t.Fatalf("content type %q: %s", ct, b)
-	}
-	p, err := proto.DecodeProblem(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, p, b
-}
-
 // TestSignExportRefused: every bad export input of issue #14 (and the
 // other refusals of docs/exports.md §2), through the route: its exact
 // status and code, nothing signed, one denial record naming the gate, the
@@ -523,4 +487,10 @@ func TestSignExportDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// exportPost posts body to /sign/export with h's credentials (postProblem).
+func exportPost(t *testing.T, h *harness.Agent, body []byte) (int, *proto.Problem, []byte) {
+	t.Helper()
+	return postProblem(t, h, proto.PathSignExport, string(body))
 }

@@ -104,22 +104,7 @@ func TestMTLSListener(t *testing.T) {
 	mallory := other.issue(t, "mallory", false)
 
 	tlsClient := func(cert *tls.Certificate, bearer string) *client.Client {
-		cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
-		if cert != nil {
-			cfg.Certificates = []tls.Certificate{*cert}
-		}
-		return &client.Client{
-			PoE:                &proto.PoE{Format: "jwt", Value: h.Creds.PoE},
-			ScannerImageDigest: h.Creds.ScannerImageDigest,
-			Dial: func(ctx context.Context) (net.Conn, error) {
-				d := tls.Dialer{Config: cfg}
-				return d.DialContext(ctx, "tcp", h.TCPAddr)
-			},
-			Authorize: func(r *http.Request) error {
-				r.Header.Set("Authorization", "Bearer "+bearer)
-				return nil
-			},
-		}
+		return mtlsClient(h, roots, cert, bearer)
 	}
 	iss := h.DevIssuer(t)
 	tokenFor := func(cnf map[string]any) string {
@@ -189,4 +174,26 @@ func TestMTLSListener(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// mtlsClient is a client of h's TCP listener trusting roots, presenting
+// cert (none when nil) and sending bearer as a Bearer token, with h's PoE
+// and scanner image digest.
+func mtlsClient(h *harness.Agent, roots *x509.CertPool, cert *tls.Certificate, bearer string) *client.Client {
+	cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return &client.Client{
+		PoE:                &proto.PoE{Format: "jwt", Value: h.Creds.PoE},
+		ScannerImageDigest: h.Creds.ScannerImageDigest,
+		Dial: func(ctx context.Context) (net.Conn, error) {
+			d := tls.Dialer{Config: cfg}
+			return d.DialContext(ctx, "tcp", h.TCPAddr)
+		},
+		Authorize: func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+bearer)
+			return nil
+		},
+	}
 }

@@ -136,36 +136,8 @@ func TestStrictAdminBodyRefused(t *testing.T) {
 	}
 }
 
-// strictPost sends a raw sign request body with fresh DPoP credentials.
+// strictPost posts body to /sign/dsse with h's credentials (postProblem).
 func strictPost(t *testing.T, h *harness.Agent, body string) (int, *proto.Problem, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://signer-agent"+proto.PathSignDSSE, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = proto.Host
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range h.AuthHeaders(t, h.Creds, http.MethodPost, proto.PathSignDSSE) {
-		req.Header[k] = v
-	}
-	resp, err := harness.HTTPClient(h.APISock).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		return resp.StatusCode, nil, b
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != proto.MediaTypeProblem {
-		t.Fatalf("content type %q", ct)
-	}
-	p, err := proto.DecodeProblem(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, p, b
+	return postProblem(t, h, proto.PathSignDSSE, body)
 }
