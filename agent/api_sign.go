@@ -88,20 +88,12 @@ func (a *Agent) sign(ctx context.Context, rc *requestContext) (*attest.Result, e
 		if err == nil {
 			return res, nil
 		}
-		fb := a.keylessFallback(rc, err)
-		if fb == nil {
+		if a.keylessFallback(rc, err) == nil {
 			return nil, err
 		}
-		t0 := time.Now()
-		res, err = signWith(ctx, rc.statement, rc.keys)
-		a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)
-		return res, err
+		return a.signMetered(ctx, rc.statement, rc.keys) // the fallback key
 	}
-	t0 := time.Now()
-	res, err := signWith(ctx, rc.statement, rc.keys)
-	for _, k := range rc.keys {
-		a.metrics.Sign(k.cfg.ID, k.source, time.Since(t0), err == nil)
-	}
+	res, err := a.signMetered(ctx, rc.statement, rc.keys)
 	if err == nil {
 		return res, nil
 	}
@@ -117,9 +109,17 @@ func (a *Agent) sign(ctx context.Context, rc *requestContext) (*attest.Result, e
 	rc.rec.Reason = fmt.Sprintf("fallback from key %q to %q: %v", primary.cfg.ID, fb.cfg.ID, err)
 	rc.keys = []*keyEntry{fb}
 	rc.rec.KeyIDs, rc.rec.KeySources, rc.rec.KeyFingerprints = []string{fb.cfg.ID}, []string{fb.source}, []string{fb.fingerprint}
-	t0 = time.Now()
-	res, err = signWith(ctx, rc.statement, rc.keys)
-	a.metrics.Sign(fb.cfg.ID, fb.source, time.Since(t0), err == nil)
+	return a.signMetered(ctx, rc.statement, rc.keys)
+}
+
+// signMetered is signWith, with each key's signing time and outcome
+// counted.
+func (a *Agent) signMetered(ctx context.Context, statement []byte, ks []*keyEntry) (*attest.Result, error) {
+	t0 := time.Now()
+	res, err := signWith(ctx, statement, ks)
+	for _, k := range ks {
+		a.metrics.Sign(k.cfg.ID, k.source, time.Since(t0), err == nil)
+	}
 	return res, err
 }
 
