@@ -97,21 +97,6 @@ func batchJSON(t *testing.T, creds harness.Credentials, reqs []proto.SignRequest
 	return string(b)
 }
 
-// metricValue reads one sample of a scrape ("name{labels}" as written).
-func metricValue(t *testing.T, body, series string) float64 {
-	t.Helper()
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return f
-		}
-	}
-	return 0
-}
-
 // TestBatchSigns: an SBOM, a report and a VEX statement signed in one call;
 // each result verifies, has its own audit record and id, in request order,
 // and the batch's three records are one group commit of the durable log.
@@ -134,12 +119,12 @@ func TestBatchSigns(t *testing.T) {
 	if _, err := h.Client.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
-	before := scrape(t, h)
+	before := h.Scrape(t)
 	res, err := h.Client.SignBatch(ctx, &proto.BatchRequest{Requests: []proto.SignRequest{*sbom, *report, *vex}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := scrape(t, h)
+	after := h.Scrape(t)
 	if res.Replayed || len(res.Results) != 3 {
 		t.Fatalf("%+v", res)
 	}
@@ -177,12 +162,12 @@ func TestBatchSigns(t *testing.T) {
 			t.Fatalf("record %d: %+v", i, r)
 		}
 	}
-	commits := metricValue(t, after, "signer_audit_batch_size_count") - metricValue(t, before, "signer_audit_batch_size_count")
-	records := metricValue(t, after, "signer_audit_batch_size_sum") - metricValue(t, before, "signer_audit_batch_size_sum")
+	commits := harness.MetricValue(t, after, "signer_audit_batch_size_count") - harness.MetricValue(t, before, "signer_audit_batch_size_count")
+	records := harness.MetricValue(t, after, "signer_audit_batch_size_sum") - harness.MetricValue(t, before, "signer_audit_batch_size_sum")
 	if commits != 1 || records != 3 {
 		t.Fatalf("the batch's records took %v group commits for %v records; want 1 for 3", commits, records)
 	}
-	if got := metricValue(t, after, `signer_batch_items_total{code="ok"}`); got != 3 {
+	if got := harness.MetricValue(t, after, `signer_batch_items_total{code="ok"}`); got != 3 {
 		t.Fatalf("signer_batch_items_total ok = %v", got)
 	}
 	if !strings.Contains(after, `signer_requests_total{code="ok",decision="allow",route="/api/v1/signer/sign/batch"} 1`) {
@@ -345,14 +330,14 @@ func TestBatchSharedQuotaOneRoundTrip(t *testing.T) {
 		c.Quota = config.Quota{Store: config.QuotaStoreRedis, OnStoreDown: "deny",
 			Redis: config.QuotaRedis{Addr: r.Addr(), KeyPrefix: "batch-test", Timeout: 2 * time.Second}}
 	}})
-	before := scrape(t, h)
+	before := h.Scrape(t)
 	res, err := h.Client.SignBatch(context.Background(), &proto.BatchRequest{Requests: statements(16)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := scrape(t, h)
+	after := h.Scrape(t)
 	const reserve = `signer_quota_store_duration_seconds_count{op="reserve"}`
-	if n := metricValue(t, after, reserve) - metricValue(t, before, reserve); n != 1 {
+	if n := harness.MetricValue(t, after, reserve) - harness.MetricValue(t, before, reserve); n != 1 {
 		t.Fatalf("%v reservation round trips for one batch, want 1", n)
 	}
 	signed, exhausted := 0, 0

@@ -167,7 +167,7 @@ func TestKeylessFallback(t *testing.T) {
 		!strings.Contains(signed[0].Reason, `fallback from keyless (fulcio) to key "fb"`) || len(signed[0].Certificates) != 0 {
 		t.Fatalf("allow record %+v", signed)
 	}
-	m := scrape(t, h)
+	m := h.Scrape(t)
 	for _, want := range []string{
 		`signer_key_fallback_total{from_key="keyless",tenant="dev",to_key="fb"} 1`,
 		`signer_keyless_failures_total{cause="fulcio"} 1`,

@@ -3,7 +3,6 @@ package agent_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,7 +31,7 @@ func TestMetrics(t *testing.T) {
 	if _, err := h.Client.SignDSSE(ctx, bad); err == nil {
 		t.Fatal("accepted")
 	}
-	body := scrape(t, h)
+	body := h.Scrape(t)
 	for _, want := range []string{
 		`signer_requests_total{code="ok",decision="allow",route="/api/v1/signer/sign/dsse"} 2`,
 		`signer_requests_total{code="predicate_not_allowed",decision="deny",route="/api/v1/signer/sign/dsse"} 1`,
@@ -98,7 +97,7 @@ func TestAuditJournalWiring(t *testing.T) {
 	want := fmt.Sprintf(`signer_audit_journal_entries_total{result="failed"} %d`, n)
 	var body string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if body = scrape(t, h); strings.Contains(body, want) {
+		if body = h.Scrape(t); strings.Contains(body, want) {
 			break
 		}
 	}
@@ -107,20 +106,4 @@ func TestAuditJournalWiring(t *testing.T) {
 			t.Errorf("metrics lack %s", w)
 		}
 	}
-}
-
-// scrape returns the admin socket's /metrics.
-func scrape(t *testing.T, h *harness.Agent) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://signer-agent"+proto.PathAdminMetrics, nil)
-	resp, err := harness.HTTPClient(h.AdminSock).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

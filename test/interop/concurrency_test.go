@@ -37,7 +37,9 @@ func TestConcurrencyCapWithSlowBackend(t *testing.T) {
 		_, err := h.Client.SignDSSE(ctx, req)
 		first <- err
 	}()
-	time.Sleep(time.Second) // let the first request reach the paused TPM
+	// The first request holds the plan's one slot once it is past the
+	// quota and policy gates (the warm-up sign passed them once).
+	h.WaitMetric(t, `signer_gate_duration_seconds_count{gate="policy"}`, 2)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err := h.ClientWith(h.Creds).SignDSSE(cctx, req)
