@@ -2,6 +2,7 @@ package audit
 
 import (
 	"github.com/stellaops/signer-agent/internal/aiosync"
+	"github.com/stellaops/signer-agent/internal/fsutil"
 	"github.com/stellaops/signer-agent/proto"
 
 	"context"
@@ -761,7 +762,7 @@ func (l *Log) preallocate() {
 		return
 	}
 	n := min(l.prealloc, l.segSize-l.alloc)
-	_, err := l.f.WriteAt(make([]byte, n), l.alloc)
+	err := fsutil.WriteZeros(l.f, l.alloc, n)
 	if err == nil {
 		l.st.fsyncs.Add(1)
 		err = l.f.Sync()

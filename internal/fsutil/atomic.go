@@ -15,6 +15,9 @@
 // ErrDirNotSynced): the new content is in place but may not survive a
 // crash, which a caller recording a security decision (a revocation, say)
 // must report rather than ignore.
+//
+// WriteZeros fills the space the append-only files (the audit log, the
+// idempotency journal) preallocate ahead of their writes.
 package fsutil
 
 import (

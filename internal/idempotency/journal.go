@@ -388,7 +388,7 @@ func (j *journal) preallocate() {
 		j.nopre--
 		return
 	}
-	_, err := j.f.WriteAt(make([]byte, preallocBytes), j.alloc)
+	err := fsutil.WriteZeros(j.f, j.alloc, preallocBytes)
 	if err == nil {
 		err = j.f.Sync()
 	}
