@@ -71,15 +71,29 @@ func TestRetentionDeleteUnexportedKeepsActive(t *testing.T) {
 	if len(recs) == 0 || recs[len(recs)-1].Seq != 20 {
 		t.Fatalf("query after prune: %d records", len(recs))
 	}
-	// Reopen on a pruned log: the chain goes on.
+	// Reopen on a pruned log: the chain goes on. Open kicks a prune that
+	// may run before or after the append; one more, after it, leaves the
+	// same log either way: only the segment holding seq 21.
 	l = openLog(t, cfg)
 	if s := appendN(t, l, 0, 1); s[0] != 21 {
 		t.Fatalf("seq %d", s[0])
 	}
+	if _, err := l.Prune(); err != nil {
+		t.Fatal(err)
+	}
 	l.Close()
-	mustVerify(t, dir)
+	if rep := mustVerify(t, dir); rep.FirstSeq != 21 || rep.LastSeq != 21 || len(segPaths(t, dir)) != 1 {
+		t.Fatalf("after the append and a prune: %+v, segments %v", rep, names(t, dir))
+	}
 
-	// Deleting the first remaining segment by hand is caught.
+	// Deleting the first remaining segment by hand is caught: without
+	// retention, the log grows to several segments, and the first goes.
+	l = openLog(t, LogConfig{Dir: dir, SegmentBytes: 1024})
+	appendN(t, l, 1, 10)
+	l.Close()
+	if segs := segPaths(t, dir); len(segs) < 2 {
+		t.Fatalf("segments %v", segs)
+	}
 	os.Remove(segPaths(t, dir)[0])
 	rep, _ = Verify(dir)
 	if rep.OK || rep.Break.Kind != BreakMissingSegment {
