@@ -186,6 +186,8 @@ func TestConnectionCapBusy(t *testing.T) {
 	}})
 	// Two connections stay active: each sends headers promising a body it
 	// never sends.
+	const optok = `signer_gate_duration_seconds_count{gate="optok"}`
+	seen := harness.MetricValue(t, h.Scrape(t), optok)
 	for range 2 {
 		c, err := net.Dial("unix", h.APISock)
 		if err != nil {
@@ -194,7 +196,7 @@ func TestConnectionCapBusy(t *testing.T) {
 		defer c.Close()
 		fmt.Fprintf(c, "POST /api/v1/signer/sign/dsse HTTP/1.1\r\nHost: signer-agent\r\nContent-Length: 100\r\n\r\n{")
 	}
-	time.Sleep(200 * time.Millisecond) // the server has read their headers
+	h.WaitMetric(t, optok, seen+2) // the server has read both requests' headers
 	c, err := net.Dial("unix", h.APISock)
 	if err != nil {
 		t.Fatal(err)
