@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,15 +73,7 @@ func post(t *testing.T, h *harness.Agent, creds harness.Credentials, path, body 
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := harness.HTTPClient(h.APISock).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := harness.Do(t, h.APISock, req)
 	return resp.StatusCode, b, resp.Header
 }
 

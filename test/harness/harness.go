@@ -6,6 +6,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -180,6 +181,22 @@ func HTTPClient(sock string) *http.Client {
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}}
+}
+
+// Do sends req on sock with HTTPClient and returns the response with its
+// body read and closed; a transport or read failure fails the test.
+func Do(t testing.TB, sock string, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := HTTPClient(sock).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
 }
 
 // Signed returns the allow records of sign requests: what was signed.

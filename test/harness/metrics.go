@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,15 +14,7 @@ import (
 func (h *Agent) Scrape(t testing.TB) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://signer-agent"+proto.PathAdminMetrics, nil)
-	resp, err := HTTPClient(h.AdminSock).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := Do(t, h.AdminSock, req)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s", proto.PathAdminMetrics, resp.Status)
 	}
