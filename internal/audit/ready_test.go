@@ -9,49 +9,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stellaops/signer-agent/internal/testtools"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on a new temporary directory
-// for the test. It needs root (CAP_SYS_ADMIN), which `make test` has; it
-// fails, naming what is missing, rather than skip.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	mnt := t.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Fatalf("cannot mount a %s tmpfs on %s (%v): this test needs root (CAP_SYS_ADMIN) to fill a real file system", size, mnt, err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(mnt, 0) })
-	return mnt
-}
-
-// fill writes a file that leaves about leave bytes free on the file
-// system of dir (with leave 0: until the file system is full).
-func fill(t *testing.T, dir string, leave int64) string {
-	t.Helper()
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err != nil {
-		t.Fatal(err)
-	}
-	n := int64(fs.Bavail)*fs.Bsize - leave
-	p := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for n > 0 {
-		m, err := f.Write(chunk[:min(int64(len(chunk)), n)])
-		n -= int64(m)
-		if errors.Is(err, unix.ENOSPC) && leave == 0 {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
 
 // waitRoom waits until the writer has preallocated at least n bytes
 // ahead of the records (it does so after acknowledging a commit).
@@ -71,7 +31,7 @@ func waitRoom(t *testing.T, l *Log, n int64) {
 // once space comes back, and counts the space already preallocated in its
 // active segment as room.
 func TestReadyChecksFreeSpace(t *testing.T) {
-	mnt := mountTmpfs(t, "8m")
+	mnt := testtools.MountTmpfs(t, "8m")
 	dir := filepath.Join(mnt, "audit")
 	l := openLog(t, LogConfig{Dir: dir})
 	appendN(t, l, 0, 3)
@@ -80,7 +40,7 @@ func TestReadyChecksFreeSpace(t *testing.T) {
 	}
 	l.Close() // trims the preallocated space: the restart below starts with none
 
-	filler := fill(t, mnt, 256<<10)
+	filler := testtools.Fill(t, mnt, 256<<10)
 	l = openLog(t, LogConfig{Dir: dir})
 	err := l.Ready()
 	if !errors.Is(err, ErrLowSpace) || !errors.Is(err, ErrUnavailable) {
@@ -102,7 +62,7 @@ func TestReadyChecksFreeSpace(t *testing.T) {
 
 	// The disk fills up again, but records still overwrite the zeros
 	// ahead of them: ready, and the writes succeed.
-	fill(t, mnt, 0)
+	testtools.Fill(t, mnt, 0)
 	if err := l.Ready(); err != nil {
 		t.Fatalf("with 1 MiB preallocated on a full volume: %v", err)
 	}
@@ -113,7 +73,7 @@ func TestReadyChecksFreeSpace(t *testing.T) {
 
 // TestReadyThreshold: MinFreeBytes decides (a table of named volumes).
 func TestReadyThreshold(t *testing.T) {
-	mnt := mountTmpfs(t, "4m")
+	mnt := testtools.MountTmpfs(t, "4m")
 	cases := []struct {
 		name      string
 		min       int64
@@ -132,7 +92,7 @@ func TestReadyThreshold(t *testing.T) {
 				t.Fatal(err)
 			}
 			l := openLog(t, LogConfig{Dir: dir, MinFreeBytes: c.min, PreallocateBytes: -1})
-			filler := fill(t, mnt, c.leave)
+			filler := testtools.Fill(t, mnt, c.leave)
 			defer os.Remove(filler)
 			err := l.Ready()
 			if (err == nil) != c.wantReady || (err != nil && !errors.Is(err, ErrLowSpace)) {

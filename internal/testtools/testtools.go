@@ -1,5 +1,6 @@
 // Package testtools finds the pinned tools the tests run (cosign, built by
-// `make tools` from tools/go.mod). It imports nothing of the module, so any
+// `make tools` from tools/go.mod) and makes the small real file systems
+// the disk-full tests fill (MountTmpfs, Fill). It imports nothing of the module, so any
 // package's tests can use it, internal ones included (test/harness imports
 // the agent, which would make an import cycle for them).
 package testtools

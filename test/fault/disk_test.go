@@ -2,60 +2,17 @@ package fault
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/stellaops/signer-agent/client"
 	"github.com/stellaops/signer-agent/internal/config"
+	"github.com/stellaops/signer-agent/internal/testtools"
 	"github.com/stellaops/signer-agent/proto"
 )
-
-// mountTmpfs mounts a tmpfs of size on a new directory for the test.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	needRoot(t, "a full disk is a small tmpfs")
-	mnt := t.TempDir()
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Fatalf("cannot mount a %s tmpfs on %s: %v", size, mnt, err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
-	return mnt
-}
-
-// fill writes a file leaving about leave bytes free on dir's file
-// system (leave 0: until it is full) and returns its path.
-func fill(t *testing.T, dir string, leave int64) string {
-	t.Helper()
-	var fs unix.Statfs_t
-	if err := unix.Statfs(dir, &fs); err != nil {
-		t.Fatal(err)
-	}
-	n := int64(fs.Bavail)*fs.Bsize - leave
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	chunk := make([]byte, 64<<10)
-	for n > 0 {
-		m, err := f.Write(chunk[:min(int64(len(chunk)), n)])
-		n -= int64(m)
-		if errors.Is(err, unix.ENOSPC) && leave == 0 {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path
-}
 
 // readyz asks the api socket's readyz and returns its audit check.
 func readyz(t *testing.T, p *agentProc) (ok bool, auditCheck string) {
@@ -81,7 +38,8 @@ func TestDiskFull(t *testing.T) {
 	if soak(t) > 0 {
 		size = "256m" // the soak's records alone would fill 16 MiB
 	}
-	mnt := mountTmpfs(t, size)
+	needRoot(t, "a full disk is a small tmpfs")
+	mnt := testtools.MountTmpfs(t, size)
 	p := newAgent(t, procOptions{edit: func(c *config.Config) {
 		c.Audit.Dir = filepath.Join(mnt, "audit")
 		c.Audit.PreallocateBytes = 64 << 10
@@ -90,7 +48,7 @@ func TestDiskFull(t *testing.T) {
 	ld := startLoad(t, p, l, 4)
 	waitFor(t, 60*time.Second, "signatures", func() bool { return l.okN.Load() >= 20 })
 
-	filler := fill(t, mnt, 0)
+	filler := testtools.Fill(t, mnt, 0)
 	waitFor(t, 60*time.Second, "audit_unavailable refusals on the full disk", func() bool {
 		return l.codes()[proto.CodeAuditUnavailable] >= 5
 	})
@@ -117,7 +75,7 @@ func TestDiskFull(t *testing.T) {
 	// the segment's last block (a tmpfs page here) and readyz is not ok
 	// before any write has failed.
 	p.stop()
-	filler = fill(t, mnt, 0)
+	filler = testtools.Fill(t, mnt, 0)
 	if err := p.tryStart(); err != nil {
 		if lg := p.log(); !strings.Contains(lg, "could not be audited") {
 			t.Fatalf("the agent did not start on a full disk, and does not say why:\n%s", tail(lg, 10))
@@ -137,7 +95,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	filler = fill(t, mnt, 256<<10)
+	filler = testtools.Fill(t, mnt, 256<<10)
 	p.start()
 	ok, check := readyz(t, p)
 	if ok || !strings.Contains(check, "nearly full") {
