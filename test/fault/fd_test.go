@@ -19,11 +19,19 @@ import (
 // fast as they come).
 func idleConns(t *testing.T, sock string, n int) (conns []net.Conn, failed int) {
 	t.Helper()
+	conns, failed = openIdle(sock, n, 2*time.Second)
 	t.Cleanup(func() {
 		for _, c := range conns {
 			_ = c.Close()
 		}
 	})
+	return conns, failed
+}
+
+// openIdle opens the connections of idleConns (and of the hold helper):
+// each sends one healthz request and reads its answer within timeout,
+// then stays open, idle. It is not fatal: failures are counted.
+func openIdle(sock string, n int, timeout time.Duration) (conns []net.Conn, failed int) {
 	buf := make([]byte, 4096)
 	for i := 0; i < n; i++ {
 		c, err := net.DialTimeout("unix", sock, 5*time.Second)
@@ -31,7 +39,7 @@ func idleConns(t *testing.T, sock string, n int) (conns []net.Conn, failed int) 
 			failed++
 			continue
 		}
-		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetDeadline(time.Now().Add(timeout))
 		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: signer-agent\r\n\r\n"); err != nil {
 			failed++
 		} else if _, err := c.Read(buf); err != nil {

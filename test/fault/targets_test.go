@@ -294,24 +294,7 @@ func hold() int {
 		lim.Cur = lim.Max
 		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
 	}
-	var conns []net.Conn
-	failed := 0
-	buf := make([]byte, 4096)
-	for i := 0; i < n; i++ {
-		c, err := net.DialTimeout("unix", sock, 5*time.Second)
-		if err != nil {
-			failed++
-			continue
-		}
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: signer-agent\r\n\r\n"); err != nil {
-			failed++
-		} else if _, err := c.Read(buf); err != nil {
-			failed++
-		}
-		_ = c.SetDeadline(time.Time{})
-		conns = append(conns, c)
-	}
+	conns, failed := openIdle(sock, n, 5*time.Second)
 	fmt.Printf("held %d failed %d\n", len(conns), failed)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	for _, c := range conns {
