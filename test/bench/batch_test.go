@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/stellaops/signer-agent/client"
-	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -81,12 +80,7 @@ func BenchmarkInProcessSignBatch16(b *testing.B) {
 				return
 			}
 			for _, it := range d.Items {
-				st, err := attest.BuildStatement(it.Request)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := attest.Sign(ctx, st, []attest.Signer{s}); err != nil {
+				if err := signInProcess(ctx, it.Request, s); err != nil {
 					b.Error(err)
 					return
 				}

@@ -142,17 +142,23 @@ func inProcess(b *testing.B, size int) {
 				b.Error(err)
 				return
 			}
-			st, err := attest.BuildStatement(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := attest.Sign(ctx, st, []attest.Signer{s}); err != nil {
+			if err := signInProcess(ctx, req, s); err != nil {
 				b.Error(err)
 				return
 			}
 		}
 	})
+}
+
+// signInProcess builds req's statement and signs it with s (DSSE and
+// bundle): the in-process benchmarks' work for one statement.
+func signInProcess(ctx context.Context, req *proto.SignRequest, s attest.Signer) error {
+	st, err := attest.BuildStatement(req)
+	if err != nil {
+		return err
+	}
+	_, err = attest.Sign(ctx, st, []attest.Signer{s})
+	return err
 }
 
 // agentSign runs the agent end to end; durable selects the agent's own
