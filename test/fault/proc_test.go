@@ -189,12 +189,19 @@ func (p *agentProc) signal(sig syscall.Signal) {
 	}
 }
 
-// kill9 kills the agent with SIGKILL (if it runs) and waits for it.
-func (p *agentProc) kill9() {
+// release takes the running agent's process and its exit channel off p
+// (nil when none runs), for the one caller that ends it.
+func (p *agentProc) release() (*exec.Cmd, chan struct{}) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	cmd, done := p.cmd, p.done
 	p.cmd = nil
-	p.mu.Unlock()
+	return cmd, done
+}
+
+// kill9 kills the agent with SIGKILL (if it runs) and waits for it.
+func (p *agentProc) kill9() {
+	cmd, done := p.release()
 	if cmd == nil {
 		return
 	}
@@ -205,10 +212,7 @@ func (p *agentProc) kill9() {
 // stop ends the agent with SIGTERM (a clean drain) and waits for it.
 func (p *agentProc) stop() {
 	p.t.Helper()
-	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd = nil
-	p.mu.Unlock()
+	cmd, done := p.release()
 	if cmd == nil {
 		return
 	}
