@@ -17,7 +17,6 @@ import (
 	"github.com/stellaops/signer-agent/internal/attest"
 	"github.com/stellaops/signer-agent/internal/audit"
 	"github.com/stellaops/signer-agent/internal/config"
-	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/proto"
 	"github.com/stellaops/signer-agent/test/harness"
 )
@@ -143,7 +142,7 @@ func TestKilledBetweenCommitAndResponse(t *testing.T) {
 					answers = append(answers, r.batch.Results[i].SignResponse)
 				}
 			}
-			pub := devPublicKey(t, dir)
+			pub := harness.PublicKeyOf(t, filepath.Join(dir, "keys", "dev.pem"))
 			for i, a := range answers {
 				// The original: the signature whose record the killed
 				// agent committed (ECDSA signatures differ each time, and
@@ -215,17 +214,4 @@ func replayRecord(t *testing.T, dir string) audit.Record {
 		t.Fatalf("%d replay records, want 1", len(out))
 	}
 	return out[0]
-}
-
-func devPublicKey(t *testing.T, dir string) crypto.PublicKey {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "keys", "dev.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.ParsePrivateKeyPEM(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.Public()
 }

@@ -5,6 +5,7 @@ package harness
 
 import (
 	"context"
+	"crypto"
 	"fmt"
 	"io"
 	"net"
@@ -211,9 +212,13 @@ func (h *Agent) Signed() []audit.Record {
 }
 
 // PublicKey loads the dev key's public half.
-func (h *Agent) PublicKey(t testing.TB) any {
+func (h *Agent) PublicKey(t testing.TB) any { return PublicKeyOf(t, h.KeyPEM) }
+
+// PublicKeyOf loads the public half of the PEM private key at path (an
+// agent's file key, such as the dev key).
+func PublicKeyOf(t testing.TB, path string) crypto.PublicKey {
 	t.Helper()
-	b, err := os.ReadFile(h.KeyPEM)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
