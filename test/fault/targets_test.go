@@ -309,6 +309,9 @@ type holder struct {
 	stdin io.WriteCloser
 	held  int
 	fail  int
+	// read is closed once held and fail are read from its first line
+	// (fail -1: none came), by the goroutine that reads it.
+	read chan struct{}
 }
 
 // holdConns starts helpers processes holding n connections to sock
@@ -331,25 +334,27 @@ func holdConns(t *testing.T, sock string, n, helpers int) []*holder {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		h := &holder{cmd: cmd, stdin: stdin}
-		t.Cleanup(func() { h.stdin.Close(); _ = h.cmd.Wait() })
-		hs = append(hs, h)
+		h := &holder{cmd: cmd, stdin: stdin, read: make(chan struct{})}
 		go func() {
-			var line string
-			if _, err := fmt.Fscanln(out, &line, &h.held, &line, &h.fail); err != nil {
+			defer close(h.read)
+			var word string
+			if _, err := fmt.Fscanln(out, &word, &h.held, &word, &h.fail); err != nil {
 				h.fail = -1
 			}
-			_, _ = io.Copy(io.Discard, out)
 		}()
+		// Closing stdin ends the helper, so its stdout ends and the
+		// reader returns; only then is the process waited for.
+		t.Cleanup(func() { h.stdin.Close(); <-h.read; _ = h.cmd.Wait() })
+		hs = append(hs, h)
 	}
-	waitFor(t, 10*time.Minute, "the helpers to hold their connections", func() bool {
-		for _, h := range hs {
-			if h.held == 0 && h.fail == 0 {
-				return false
-			}
+	deadline := time.After(10 * time.Minute)
+	for _, h := range hs {
+		select {
+		case <-h.read:
+		case <-deadline:
+			t.Fatal("the helpers did not hold their connections within 10 minutes")
 		}
-		return true
-	})
+	}
 	return hs
 }
 
