@@ -19,17 +19,32 @@ BENCHTIME=${BENCHTIME:-3s}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-echo "== 1 KiB, 16 callers (count=$COUNT, benchtime=$BENCHTIME)"
-# Interleaved rounds (a, b, c, c-audit-off, v, s, B, Bi, a, b, …) so drift on a shared
-# machine hits all of them alike; the ratios use the medians.
-go test -c -o "$out.bin" ./test/bench
-for _ in $(seq 1 "$COUNT"); do
-  "$out.bin" -test.run '^$' -test.bench 'BenchmarkNoopOverSocket$|BenchmarkInProcessSign$|BenchmarkAgentSign$|BenchmarkAgentSignAuditOff$|BenchmarkECDSAP256Verify$|BenchmarkSSHAgentSign$|BenchmarkAgentSignBatch16$|BenchmarkInProcessSignBatch16$' \
-    -test.benchtime "$BENCHTIME" -test.count 1
-done | tee "$out" | grep '^Benchmark'
-rm -f "$out.bin"
-awk '
+# rounds N REGEX builds the benchmark binary once and runs the benchmarks
+# matching REGEX in N interleaved rounds (so drift on a shared machine hits
+# all of them alike); their result lines go to $out and stdout.
+rounds() {
+  go test -c -o "$out.bin" ./test/bench
+  for _ in $(seq 1 "$1"); do
+    "$out.bin" -test.run '^$' -test.bench "$2" -test.benchtime "$BENCHTIME" -test.count 1
+  done | grep '^Benchmark' | tee "$out"
+  rm -f "$out.bin"
+}
+
+# The awk functions every summary uses: metric(name) is the value before
+# the unit name on a benchmark line; median(x, n) of x[1..n].
+awklib='
   function metric(name,   i) { for (i = 4; i < NF; i++) if ($(i + 1) == name) return $i; return 0 }
+  function median(x, n,   i, j, t) {
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+    return (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+  }
+'
+
+echo "== 1 KiB, 16 callers (count=$COUNT, benchtime=$BENCHTIME)"
+# Interleaved rounds (a, b, c, c-audit-off, v, s, B, Bi, a, b, …); the
+# ratios use the medians.
+rounds "$COUNT" 'BenchmarkNoopOverSocket$|BenchmarkInProcessSign$|BenchmarkAgentSign$|BenchmarkAgentSignAuditOff$|BenchmarkECDSAP256Verify$|BenchmarkSSHAgentSign$|BenchmarkAgentSignBatch16$|BenchmarkInProcessSignBatch16$'
+awk "$awklib"'
   /^BenchmarkNoopOverSocket-/    { a[++na] = $3 }
   /^BenchmarkInProcessSign-/     { b[++nb] = $3 }
   /^BenchmarkAgentSign-/         { c[++nc] = $3; c99[nc] = metric("p99-µs"); c50[nc] = metric("p50-µs") }
@@ -38,10 +53,6 @@ awk '
   /^BenchmarkSSHAgentSign-/      { s[++ns] = $3 }
   /^BenchmarkAgentSignBatch16-/  { B[++nB] = $3 }
   /^BenchmarkInProcessSignBatch16-/ { Bi[++nBi] = $3 }
-  function median(x, n,   i, j, t) {
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
-    return (n % 2) ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
-  }
   END {
     ma = median(a, na); mb = median(b, nb); mc = median(c, nc); mo = median(o, no); mv = median(v, nv)
     ta = 1e9 / ma; tb = 1e9 / mb; tc = 1e9 / mc; to = 1e9 / mo; tv = 1e9 / mv
@@ -60,14 +71,8 @@ awk '
   }' "$out"
 
 echo "== hardware-backed keys (issue #5: 16 callers; SoftHSM2 throughput, swtpm p50)"
-go test -c -o "$out.bin" ./test/bench
-for _ in $(seq 1 3); do
-  "$out.bin" -test.run '^$' -test.bench 'SoftHSM|TPM|BenchmarkAgentSign$' -test.benchtime "$BENCHTIME" -test.count 1
-done | grep '^Benchmark' | tee "$out"
-rm -f "$out.bin"
-awk '
-  function metric(name,   i) { for (i = 4; i < NF; i++) if ($(i + 1) == name) return $i; return 0 }
-  function median(x, n,   i, j, t) { for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (x[j]<x[i]) {t=x[i];x[i]=x[j];x[j]=t}; return (n%2)?x[(n+1)/2]:(x[n/2]+x[n/2+1])/2 }
+rounds 3 'SoftHSM|TPM|BenchmarkAgentSign$'
+awk "$awklib"'
   /^BenchmarkSoftHSMRawSign-/    { hr[++nhr] = $3 }
   /^BenchmarkAgentSignSoftHSM-/  { ha[++nha] = $3 }
   /^BenchmarkSoftHSMFloor-/      { hf[++nhf] = $3 }
@@ -87,14 +92,8 @@ awk '
   }' "$out"
 
 echo "== shared quotas in a local Redis (issue #17: 16 callers, and one caller)"
-go test -c -o "$out.bin" ./test/bench
-for _ in $(seq 1 "$COUNT"); do
-  "$out.bin" -test.run '^$' -test.bench 'BenchmarkAgentSign(Local|Shared)Quota(OneCaller)?$' -test.benchtime "$BENCHTIME" -test.count 1
-done | grep '^Benchmark' | tee "$out"
-rm -f "$out.bin"
-awk '
-  function metric(name,   i) { for (i = 4; i < NF; i++) if ($(i + 1) == name) return $i; return 0 }
-  function median(x, n,   i, j, t) { for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (x[j]<x[i]) {t=x[i];x[i]=x[j];x[j]=t}; return (n%2)?x[(n+1)/2]:(x[n/2]+x[n/2+1])/2 }
+rounds "$COUNT" 'BenchmarkAgentSign(Local|Shared)Quota(OneCaller)?$'
+awk "$awklib"'
   /^BenchmarkAgentSignLocalQuota-/           { l[++nl] = $3; lp[++nlp] = metric("p99-µs") }
   /^BenchmarkAgentSignSharedQuota-/          { s[++ns] = $3; sp[++nsp] = metric("p99-µs") }
   /^BenchmarkAgentSignLocalQuotaOneCaller-/  { l1[++nl1] = metric("p99-µs"); l5[++nl5] = metric("p50-µs") }
