@@ -27,6 +27,7 @@ import (
 	"github.com/stellaops/signer-agent/internal/keys"
 	"github.com/stellaops/signer-agent/internal/keys/fido2"
 	"github.com/stellaops/signer-agent/internal/testtools"
+	"github.com/stellaops/signer-agent/proto"
 )
 
 // Agent is an in-process agent serving on Unix sockets in Dir.
@@ -209,6 +210,23 @@ func (h *Agent) Signed() []audit.Record {
 		}
 	}
 	return out
+}
+
+// PublishedKey returns key id as the agent's GET /keys publishes it; a
+// key it does not publish fails the test.
+func (h *Agent) PublishedKey(t testing.TB, id string) proto.KeyInfo {
+	t.Helper()
+	ks, err := h.Client.Keys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks.Keys {
+		if k.ID == id {
+			return k
+		}
+	}
+	t.Fatalf("GET /keys does not publish key %q", id)
+	return proto.KeyInfo{}
 }
 
 // PublicKey loads the dev key's public half.

@@ -36,16 +36,7 @@ func TestCosignVerifiesBatchItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := h.Client.Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pub []byte
-	for _, k := range ks.Keys {
-		if k.ID == "dev" {
-			pub = []byte(k.PublicKey)
-		}
-	}
+	pub := []byte(h.PublishedKey(t, "dev").PublicKey)
 	for i, typ := range types {
 		r := &res.Results[i]
 		if err := client.BatchItemError(r); err != nil {

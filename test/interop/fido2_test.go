@@ -76,13 +76,7 @@ func TestFIDO2KeyVerifiesWithCosign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, _ := h.Client.Keys(ctx)
-	var pemKey []byte
-	for _, k := range ks.Keys {
-		if k.ID == "fido" {
-			pemKey = []byte(k.PublicKey)
-		}
-	}
+	pemKey := []byte(h.PublishedKey(t, "fido").PublicKey)
 	if out, err := cosignVerify(t, pemKey, res.Bundles[0], "stella.ops/sbom@v1", artifact); err != nil {
 		t.Fatalf("cosign rejected the FIDO2-unwrapped signature: %v\n%s", err, out)
 	}

@@ -21,16 +21,7 @@ import (
 func TestPKCS11KeyVerifiesWithCosign(t *testing.T) {
 	uri := harness.SoftHSMKey(t, "tenant-dev")
 	h := harness.StartAgent(t, harness.Options{Edit: harness.WithDefaultKey("hsm", uri)})
-	ks, err := h.Client.Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pemKey []byte
-	for _, k := range ks.Keys {
-		if k.ID == "hsm" {
-			pemKey = []byte(k.PublicKey)
-		}
-	}
+	pemKey := []byte(h.PublishedKey(t, "hsm").PublicKey)
 	artifact := filepath.Join(t.TempDir(), "artifact")
 	content := []byte("scanned by an HSM-backed agent\n")
 	os.WriteFile(artifact, content, 0o644)

@@ -22,19 +22,11 @@ func TestTPMKeyVerifiesWithCosign(t *testing.T) {
 	dir := harness.ShortTempDir(t)
 	uri := sim.CreateKey(t, dir)
 	h := harness.StartAgent(t, harness.Options{Dir: dir, Edit: harness.WithDefaultKey("tpm", uri)})
-	ks, err := h.Client.Keys(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	k := h.PublishedKey(t, "tpm")
+	if k.Source != "tpm" {
+		t.Fatalf("source %q", k.Source)
 	}
-	var pemKey []byte
-	for _, k := range ks.Keys {
-		if k.ID == "tpm" {
-			pemKey = []byte(k.PublicKey)
-			if k.Source != "tpm" {
-				t.Fatalf("source %q", k.Source)
-			}
-		}
-	}
+	pemKey := []byte(k.PublicKey)
 	artifact := filepath.Join(t.TempDir(), "artifact")
 	content := []byte("scanned by a TPM-backed agent\n")
 	os.WriteFile(artifact, content, 0o644)
